@@ -6,6 +6,7 @@
 export const API_PREFIX = '/api/v1/webhooks';
 export const TOKEN_PATH = '/oauth2/token';
 export const EMULATOR_EVENTS_PATH = '/_emulator/events';
+export const EMULATOR_HEALTH_PATH = '/_emulator/health';
 
 export const paths = {
   eventTypes: () => `${API_PREFIX}/event-types`,
@@ -27,6 +28,11 @@ export const LIST_LIMIT = { min: 1, max: 100, default: 50 } as const;
 export const GRACE_PERIOD_SECONDS = { min: 0, max: 604_800, default: 86_400 } as const;
 export const IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600;
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+/** Set on an answer that replays the first answer to an Idempotency-Key. */
+export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
+export const SUBSCRIPTION_LIMITS = { nameMaxLength: 100, descriptionMaxLength: 500, maxSelectors: 50 } as const;
 
 export const ERROR_STATUS = {
   invalid_request: 400,
@@ -38,6 +44,11 @@ export const ERROR_STATUS = {
   url_not_allowed: 422,
   rate_limited: 429,
   internal_error: 500,
+  // HTTP-level refusals, not named by the docs; the emulator answers them in the same envelope.
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unavailable: 503,
 } as const;
 export type ApiErrorCode = keyof typeof ERROR_STATUS;
 

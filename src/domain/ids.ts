@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 let lastTime = -1;
-let lastRandom = new Uint8Array(10);
+let lastRandom: Uint8Array = new Uint8Array(10);
 
 function incrementRandom(bytes: Uint8Array): Uint8Array {
   const next = Uint8Array.from(bytes);
@@ -20,6 +20,7 @@ function incrementRandom(bytes: Uint8Array): Uint8Array {
 }
 
 export function ulid(now: number = Date.now()): string {
+  now = Math.floor(now);
   if (now <= lastTime) {
     lastRandom = incrementRandom(lastRandom);
     now = lastTime;
@@ -51,11 +52,8 @@ export function newId(prefix: string, now?: number): string {
 export function idTime(id: string): number | null {
   const tail = id.slice(id.indexOf('_') + 1);
   if (tail.length !== 26) return null;
+  if ([...tail].some((char) => !ALPHABET.includes(char))) return null;
   let time = 0;
-  for (const char of tail.slice(0, 10)) {
-    const value = ALPHABET.indexOf(char);
-    if (value < 0) return null;
-    time = time * 32 + value;
-  }
+  for (const char of tail.slice(0, 10)) time = time * 32 + ALPHABET.indexOf(char);
   return time;
 }

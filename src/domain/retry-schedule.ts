@@ -10,13 +10,13 @@ export const JITTER_FRACTION = 0.1;
  * previous attempt was the last. `random` returns [0, 1); `timeScale` divides the delay.
  */
 export function retryDelayMs(nextAttempt: number, random: () => number = Math.random, timeScale = 1): number | null {
-  if (nextAttempt < 2 || nextAttempt > MAX_ATTEMPTS) return null;
+  if (!Number.isInteger(nextAttempt) || nextAttempt < 2 || nextAttempt > MAX_ATTEMPTS) return null;
   const base = RETRY_DELAYS_SECONDS[nextAttempt - 2]! * 1000;
   const jitter = 1 + (random() * 2 - 1) * JITTER_FRACTION;
   return (base * jitter) / timeScale;
 }
 
-/** Client-side backoff for API retries: exponential with full jitter, capped. */
+/** Client-side backoff for API retries: exponential, capped, jittered over the upper half ([ceiling/2, ceiling]). */
 export function backoffMs(retry: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, retry - 1));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
