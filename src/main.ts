@@ -1,0 +1,132 @@
+import { CliError, EXIT_CODES, exitCodeFor, InterruptedError } from './errors.ts';
+import { IO, type IOStreams } from './output/io.ts';
+import { buildProgram } from './cli/program.ts';
+import { createContext } from './cli/create-context.ts';
+import type { ContextOverrides, Env } from './cli/context.ts';
+import { readGlobalOptions } from './cli/global-options.ts';
+
+export interface MainDependencies {
+  streams?: IOStreams;
+  env?: Env;
+  overrides?: ContextOverrides;
+  /** Where signals come from; tests pass an EventEmitter. */
+  signals?: Pick<NodeJS.Process, 'on' | 'off'>;
+}
+
+/** Time a command may take to wind down after the first SIGINT before it is cut short. */
+const WIND_DOWN_MS = 10_000;
+
+/** The entry point: runs one command line and resolves to the process exit code. */
+export async function main(argv: string[], deps: MainDependencies = {}): Promise<number> {
+  const streams = deps.streams ?? { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  const env = deps.env ?? process.env;
+  const signals = deps.signals ?? process;
+  let exitCode: number = EXIT_CODES.ok;
+  let exitCodeChosen = false;
+  let io = new IO(streams, env, { color: argv.includes('--no-color') ? false : undefined, debug: argv.includes('--debug') });
+
+  const interrupts = new Interrupts();
+  const onSignal = (signal: NodeJS.Signals) => interrupts.raise(signal, deps.signals === undefined);
+  signals.on('SIGINT', onSignal);
+  signals.on('SIGTERM', onSignal);
+
+  const program = buildProgram({
+    makeContext: (command) => {
+      const globals = readGlobalOptions(command.optsWithGlobals());
+      io = new IO(streams, env, { color: globals.color, input: globals.input, quiet: globals.quiet, debug: globals.debug });
+      return createContext({ io, env, globals, signal: interrupts.signal, uninterruptible: (fn) => interrupts.hold(fn), overrides: deps.overrides });
+    },
+    setExitCode: (code) => {
+      exitCode = code;
+      exitCodeChosen = true;
+    },
+    write: { out: (text) => streams.stdout.write(text), err: (text) => streams.stderr.write(text) },
+  });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    if (interrupts.signal.aborted && !exitCodeChosen) exitCode = EXIT_CODES.interrupted;
+  } catch (error) {
+    exitCode = report(error, io, interrupts.signal.aborted);
+  } finally {
+    signals.off('SIGINT', onSignal);
+    signals.off('SIGTERM', onSignal);
+  }
+  return exitCode;
+}
+
+function report(error: unknown, io: IO, interrupted: boolean): number {
+  if (isCommanderError(error)) {
+    // commander already printed its message (or the help/version text).
+    return exitCodeFor(error);
+  }
+  if (interrupted && !(error instanceof CliError)) {
+    io.error('interrupted');
+    return EXIT_CODES.interrupted;
+  }
+  if (error instanceof CliError) {
+    io.error(oneLine(error.message));
+    if (error.hint) io.hint(error.hint);
+    if (io.debugEnabled && error.cause instanceof Error) io.debug(`caused by: ${oneLine(error.cause.message)}`);
+    return exitCodeFor(error);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  io.error(`unexpected error: ${oneLine(message)}`);
+  if (io.debugEnabled && error instanceof Error && error.stack) io.debug(error.stack);
+  else io.hint('run again with --debug for details, and report it if it persists');
+  return EXIT_CODES.unexpected;
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s*\n\s*/g, ' ').trim();
+  return line.length > 500 ? `${line.slice(0, 497)}...` : line;
+}
+
+function isCommanderError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && String((error as { code?: unknown }).code).startsWith('commander.');
+}
+
+/**
+ * The first SIGINT/SIGTERM aborts the command's signal so it can stop cleanly; if it has not
+ * finished shortly after, or on a second signal, the process ends with 130 — except while
+ * an uninterruptible step (storing a one-time secret) runs: that step always finishes first.
+ */
+class Interrupts {
+  private readonly controller = new AbortController();
+  private held = 0;
+  private exitWhenReleased = false;
+  private allowHardExit = true;
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  raise(signal: NodeJS.Signals, allowHardExit: boolean): void {
+    this.allowHardExit = allowHardExit;
+    if (!this.controller.signal.aborted) {
+      this.controller.abort(new InterruptedError(`interrupted by ${signal}`));
+      if (allowHardExit) setTimeout(() => this.hardExit(), WIND_DOWN_MS).unref();
+      return;
+    }
+    this.hardExit();
+  }
+
+  async hold<T>(fn: () => Promise<T>): Promise<T> {
+    this.held += 1;
+    try {
+      return await fn();
+    } finally {
+      this.held -= 1;
+      if (this.held === 0 && this.exitWhenReleased) this.hardExit();
+    }
+  }
+
+  private hardExit(): void {
+    if (!this.allowHardExit) return;
+    if (this.held > 0) {
+      this.exitWhenReleased = true;
+      return;
+    }
+    process.exit(EXIT_CODES.interrupted);
+  }
+}

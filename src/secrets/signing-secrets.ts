@@ -1,0 +1,335 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Context } from '../cli/context.ts';
+import { NotFoundError, SecretFallbackError, SecretStoreError, UsageError } from '../errors.ts';
+import { secretFingerprint } from '../domain/signature.ts';
+import { writePrivateFileAtomic } from '../config/atomic-file.ts';
+import { secretAccounts } from './store.ts';
+import { checkSecretFileWritable, readSecretFile, writeNewSecretFile } from './secret-file.ts';
+import { writeFallbackSecret } from './fallback.ts';
+
+// Where each subscription's signing secret lives. The platform shows a secret once, so the
+// tool records (in a small index without any secret in it) which store holds it, and
+// remembers the previous secret of a rotation until its grace period ends.
+
+export type SecretDestination = { kind: 'keychain' } | { kind: 'file'; path: string } | { kind: 'stdout' };
+
+export interface SecretLocation {
+  /** external: handed to stdout, so only the user's secret manager holds it. */
+  store: 'keychain' | 'file' | 'external';
+  /** For file locations. */
+  path?: string;
+  fingerprint: string;
+  /** True when the secret landed in a fallback file because the asked-for store failed. */
+  fallback?: boolean;
+}
+
+export interface IndexEntry extends SecretLocation {
+  stored_at: string;
+  previous?: SecretLocation & { expires_at: string | null };
+}
+
+interface IndexFile {
+  version: 1;
+  entries: Record<string, IndexEntry>;
+}
+
+export interface StoredSigningSecrets {
+  current: string;
+  previous: string | null;
+  previousExpiresAt: string | null;
+  /** A description of where the current secret is, for messages. */
+  location: string;
+  fingerprint: string;
+}
+
+function indexPath(context: Context): string {
+  return join(context.paths.dataDir, 'signing-secrets.json');
+}
+
+async function readIndex(context: Context): Promise<IndexFile> {
+  let text: string;
+  try {
+    text = await readFile(indexPath(context), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, entries: {} };
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(text) as IndexFile;
+    if (parsed && typeof parsed === 'object' && parsed.entries && typeof parsed.entries === 'object') return parsed;
+  } catch {
+    // fall through
+  }
+  throw new UsageError(`${indexPath(context)} is not a valid secret index`, { hint: 'move it aside; stored secrets themselves are untouched' });
+}
+
+async function updateIndex(context: Context, key: string, entry: IndexEntry | null): Promise<void> {
+  const index = await readIndex(context);
+  if (entry === null) delete index.entries[key];
+  else index.entries[key] = entry;
+  await writePrivateFileAtomic(indexPath(context), `${JSON.stringify(index, null, 2)}\n`);
+}
+
+export async function tenantHost(context: Context): Promise<string> {
+  const credentials = await context.credentials();
+  return new URL(credentials.tenantUrl).host;
+}
+
+export function describeLocation(location: SecretLocation): string {
+  if (location.store === 'keychain') return 'the OS keychain';
+  if (location.store === 'external') return 'stdout (not stored locally)';
+  return `${location.fallback ? 'fallback file' : 'file'} ${location.path}`;
+}
+
+export async function indexEntry(context: Context, subscriptionId: string): Promise<IndexEntry | null> {
+  const host = await tenantHost(context);
+  const index = await readIndex(context);
+  return index.entries[secretAccounts.signingSecret(host, subscriptionId)] ?? null;
+}
+
+/**
+ * Checks, before anything is created or rotated, that the destination can take a secret;
+ * otherwise throws a one-line error naming a destination that would work.
+ */
+export async function preflightDestination(context: Context, destination: SecretDestination, allowTerminal: boolean): Promise<void> {
+  switch (destination.kind) {
+    case 'keychain': {
+      const store = await context.secretStore();
+      try {
+        await store.probe();
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new SecretStoreError(`the OS keychain cannot store the secret: ${reason}; nothing was changed`, {
+          hint: 'use --secret-store file --secret-file PATH (a new 0600 file), or --secret-store stdout piped into your secret manager',
+        });
+      }
+      return;
+    }
+    case 'file':
+      try {
+        await checkSecretFileWritable(destination.path);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new SecretStoreError(`cannot write the secret to ${destination.path}: ${reason}; nothing was changed`, {
+          hint: 'name a new file in a writable directory with --secret-file, or use --secret-store keychain',
+        });
+      }
+      return;
+    case 'stdout':
+      if (context.io.stdoutIsTTY && !allowTerminal) {
+        throw new UsageError('--secret-store stdout would print the secret on your terminal; nothing was changed', {
+          hint: 'pipe stdout into your secret manager, or pass --yes to print it here anyway',
+        });
+      }
+      return;
+  }
+}
+
+export interface HandOffInput {
+  subscriptionId: string;
+  secret: string;
+  destination: SecretDestination;
+  /** For a rotation: keep the secret being replaced until this time (null: forget it now). */
+  rotation?: { previousExpiresAt: string | null };
+}
+
+export interface HandOffResult {
+  location: SecretLocation;
+  description: string;
+}
+
+/**
+ * Puts a secret the platform has just shown (once) where the user asked. If that fails,
+ * the secret goes to a private fallback file and SecretFallbackError (exit 6) is thrown:
+ * it is never lost and never printed.
+ */
+export async function handOffSecret(context: Context, input: HandOffInput): Promise<HandOffResult> {
+  return context.uninterruptible(async () => {
+    const host = await tenantHost(context);
+    const key = secretAccounts.signingSecret(host, input.subscriptionId);
+    const fingerprint = secretFingerprint(input.secret);
+    const before = input.rotation ? await readCurrentForRotation(context, key) : null;
+    let location: SecretLocation;
+    try {
+      location = await writeToDestination(context, key, input.secret, input.destination, fingerprint);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const fallbackPath = await writeFallbackSecret(xdgDataHome(context), input.subscriptionId, input.secret);
+      const fallback: SecretLocation = { store: 'file', path: fallbackPath, fingerprint, fallback: true };
+      await recordSafely(context, key, { ...fallback, stored_at: new Date(context.now()).toISOString() });
+      throw new SecretFallbackError(`storing the signing secret failed (${reason}); it was saved to ${fallbackPath} (mode 0600)`, fallbackPath, {
+        hint: `move it into your secret store, e.g. \`intelliauth-webhooks secret import ${input.subscriptionId} < ${fallbackPath}\`, then delete the file`,
+      });
+    }
+    const entry: IndexEntry = { ...location, stored_at: new Date(context.now()).toISOString() };
+    if (input.rotation && before && input.rotation.previousExpiresAt !== null) {
+      entry.previous = await keepPrevious(context, host, input.subscriptionId, before, input.rotation.previousExpiresAt);
+    } else if (input.rotation) {
+      await forgetPrevious(context, host, input.subscriptionId);
+    }
+    await recordSafely(context, key, entry);
+    return { location, description: describeLocation(location) };
+  });
+}
+
+async function writeToDestination(
+  context: Context,
+  key: string,
+  secret: string,
+  destination: SecretDestination,
+  fingerprint: string,
+): Promise<SecretLocation> {
+  switch (destination.kind) {
+    case 'keychain': {
+      const store = await context.secretStore();
+      await store.set(key, secret);
+      const readBack = await store.get(key);
+      if (readBack !== secret) throw new SecretStoreError('the keychain did not return the secret just stored');
+      return { store: 'keychain', fingerprint };
+    }
+    case 'file':
+      await writeNewSecretFile(destination.path, secret);
+      return { store: 'file', path: destination.path, fingerprint };
+    case 'stdout':
+      context.io.write(`${secret}\n`);
+      return { store: 'external', fingerprint };
+  }
+}
+
+/** The index is a convenience; failing to update it must not turn a stored secret into an error. */
+async function recordSafely(context: Context, key: string, entry: IndexEntry | null): Promise<void> {
+  try {
+    await updateIndex(context, key, entry);
+  } catch (error) {
+    context.io.warn(`could not update the secret index (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+
+interface CurrentSecret {
+  secret: string;
+  location: SecretLocation;
+}
+
+async function readCurrentForRotation(context: Context, key: string): Promise<CurrentSecret | null> {
+  const index = await readIndex(context).catch(() => null);
+  const entry = index?.entries[key];
+  try {
+    if (entry?.store === 'file' && entry.path) return { secret: await readSecretFile(entry.path), location: entry };
+    if (entry?.store === 'external') return null;
+    const store = await context.secretStore();
+    const secret = await store.get(key);
+    return secret === null ? null : { secret, location: { store: 'keychain', fingerprint: secretFingerprint(secret) } };
+  } catch {
+    return null;
+  }
+}
+
+async function keepPrevious(
+  context: Context,
+  host: string,
+  subscriptionId: string,
+  before: CurrentSecret,
+  expiresAt: string,
+): Promise<IndexEntry['previous']> {
+  if (before.location.store === 'file') return { ...before.location, expires_at: expiresAt };
+  const store = await context.secretStore();
+  await store.set(secretAccounts.previousSigningSecret(host, subscriptionId), before.secret);
+  return { store: 'keychain', fingerprint: before.location.fingerprint, expires_at: expiresAt };
+}
+
+async function forgetPrevious(context: Context, host: string, subscriptionId: string): Promise<void> {
+  try {
+    const store = await context.secretStore();
+    await store.delete(secretAccounts.previousSigningSecret(host, subscriptionId));
+  } catch {
+    // nothing stored, or the keychain is unusable: either way there is nothing to keep
+  }
+}
+
+/** The stored secrets of a subscription, dropping a previous secret whose grace has ended. */
+export async function readSigningSecrets(context: Context, subscriptionId: string): Promise<StoredSigningSecrets> {
+  const host = await tenantHost(context);
+  const key = secretAccounts.signingSecret(host, subscriptionId);
+  const index = await readIndex(context);
+  const entry = index.entries[key];
+  let current: string | null;
+  let location: string;
+  if (entry?.store === 'external') {
+    throw new NotFoundError(`the signing secret of ${subscriptionId} was handed to stdout and is not stored locally`, {
+      hint: `import it with \`intelliauth-webhooks secret import ${subscriptionId}\` (reads stdin), or set INTELLIAUTH_WEBHOOK_SECRET`,
+    });
+  }
+  if (entry?.store === 'file' && entry.path) {
+    current = await readSecretFile(entry.path);
+    location = describeLocation(entry);
+  } else {
+    const store = await context.secretStore();
+    current = await store.get(key);
+    location = 'the OS keychain';
+  }
+  if (current === null) {
+    throw new NotFoundError(`no signing secret is stored for ${subscriptionId} on ${host}`, {
+      hint: `import it with \`intelliauth-webhooks secret import ${subscriptionId}\` (reads stdin), or rotate it to get a new one`,
+    });
+  }
+  let previous: string | null = null;
+  let previousExpiresAt: string | null = null;
+  if (entry?.previous) {
+    const expiresAt = entry.previous.expires_at;
+    if (expiresAt !== null && Date.parse(expiresAt) > context.now()) {
+      previous = await readPrevious(context, host, subscriptionId, entry.previous);
+      previousExpiresAt = expiresAt;
+    } else {
+      await forgetPrevious(context, host, subscriptionId);
+      const { previous: _expired, ...rest } = entry;
+      await recordSafely(context, key, rest);
+    }
+  }
+  return { current, previous, previousExpiresAt, location, fingerprint: secretFingerprint(current) };
+}
+
+async function readPrevious(context: Context, host: string, subscriptionId: string, location: SecretLocation): Promise<string | null> {
+  try {
+    if (location.store === 'file' && location.path) return await readSecretFile(location.path);
+    const store = await context.secretStore();
+    return await store.get(secretAccounts.previousSigningSecret(host, subscriptionId));
+  } catch {
+    return null;
+  }
+}
+
+/** Removes every locally stored secret of a subscription (current and previous) and its index entry. */
+export async function forgetSigningSecrets(context: Context, subscriptionId: string): Promise<string[]> {
+  const host = await tenantHost(context);
+  const key = secretAccounts.signingSecret(host, subscriptionId);
+  const removed: string[] = [];
+  const entry = (await readIndex(context)).entries[key];
+  const store = await context.secretStore();
+  for (const account of [key, secretAccounts.previousSigningSecret(host, subscriptionId)]) {
+    try {
+      if (await store.delete(account)) removed.push('the OS keychain');
+    } catch {
+      // an unusable keychain holds nothing we could remove
+    }
+  }
+  if (entry?.store === 'file' && entry.path) removed.push(`file ${entry.path} (left in place: delete it yourself)`);
+  if (entry) await updateIndex(context, key, null);
+  return [...new Set(removed)];
+}
+
+/** Records a secret put in place by hand (`secret import`) into the keychain. */
+export async function importSigningSecret(context: Context, subscriptionId: string, secret: string): Promise<SecretLocation> {
+  const host = await tenantHost(context);
+  const key = secretAccounts.signingSecret(host, subscriptionId);
+  const store = await context.secretStore();
+  await store.set(key, secret);
+  const location: SecretLocation = { store: 'keychain', fingerprint: secretFingerprint(secret) };
+  await updateIndex(context, key, { ...location, stored_at: new Date(context.now()).toISOString() });
+  return location;
+}
+
+/** The XDG data home (the fallback helper appends the tool's own directory name). */
+function xdgDataHome(context: Context): string {
+  return join(context.paths.dataDir, '..');
+}
