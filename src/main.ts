@@ -21,6 +21,7 @@ export async function main(argv: string[], deps: MainDependencies = {}): Promise
   const streams = deps.streams ?? { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
   const env = deps.env ?? process.env;
   const signals = deps.signals ?? process;
+  if (!deps.streams) ignoreClosedPipes();
   let exitCode: number = EXIT_CODES.ok;
   let exitCodeChosen = false;
   let io = new IO(streams, env, { color: argv.includes('--no-color') ? false : undefined, debug: argv.includes('--debug') });
@@ -34,7 +35,23 @@ export async function main(argv: string[], deps: MainDependencies = {}): Promise
     makeContext: (command) => {
       const globals = readGlobalOptions(command.optsWithGlobals());
       io = new IO(streams, env, { color: globals.color, input: globals.input, quiet: globals.quiet, debug: globals.debug });
-      return createContext({ io, env, globals, signal: interrupts.signal, uninterruptible: (fn) => interrupts.hold(fn), overrides: deps.overrides });
+      return createContext({
+        io,
+        env,
+        globals,
+        signal: interrupts.signal,
+        uninterruptible: (fn) => interrupts.hold(fn),
+        forwardSignals: async (handler, fn) => {
+          // SIGHUP is listened to only here: elsewhere it keeps its default (end the process).
+          signals.on('SIGHUP', onSignal);
+          try {
+            return await interrupts.forward(handler, fn);
+          } finally {
+            signals.off('SIGHUP', onSignal);
+          }
+        },
+        overrides: deps.overrides,
+      });
     },
     setExitCode: (code) => {
       exitCode = code;
@@ -53,6 +70,18 @@ export async function main(argv: string[], deps: MainDependencies = {}): Promise
     signals.off('SIGTERM', onSignal);
   }
   return exitCode;
+}
+
+/**
+ * `intelliauth-webhooks list | head` closes stdout early; that is the reader's choice, not an
+ * error worth a stack trace. Commands that must know (handing a secret to stdout) listen too.
+ */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+  }
 }
 
 function report(error: unknown, io: IO, interrupted: boolean): number {
@@ -90,18 +119,24 @@ function isCommanderError(error: unknown): boolean {
  * The first SIGINT/SIGTERM aborts the command's signal so it can stop cleanly; if it has not
  * finished shortly after, or on a second signal, the process ends with 130 — except while
  * an uninterruptible step (storing a one-time secret) runs: that step always finishes first.
+ * While a command forwards signals (to a child process it waits for), they go to it instead.
  */
 class Interrupts {
   private readonly controller = new AbortController();
   private held = 0;
   private exitWhenReleased = false;
   private allowHardExit = true;
+  private forwardTo: ((signal: NodeJS.Signals) => void) | undefined;
 
   get signal(): AbortSignal {
     return this.controller.signal;
   }
 
   raise(signal: NodeJS.Signals, allowHardExit: boolean): void {
+    if (this.forwardTo) {
+      this.forwardTo(signal);
+      return;
+    }
     this.allowHardExit = allowHardExit;
     if (!this.controller.signal.aborted) {
       this.controller.abort(new InterruptedError(`interrupted by ${signal}`));
@@ -109,6 +144,16 @@ class Interrupts {
       return;
     }
     this.hardExit();
+  }
+
+  async forward<T>(handler: (signal: NodeJS.Signals) => void, fn: () => Promise<T>): Promise<T> {
+    const outer = this.forwardTo;
+    this.forwardTo = handler;
+    try {
+      return await fn();
+    } finally {
+      this.forwardTo = outer;
+    }
   }
 
   async hold<T>(fn: () => Promise<T>): Promise<T> {

@@ -35,6 +35,11 @@ export interface Page<T> {
 
 export interface IdempotencyOptions {
   idempotencyKey: string;
+  /**
+   * Let the call run to its end even after SIGINT/SIGTERM: its answer carries a secret the
+   * platform shows once, so cutting it short could create something nobody can use.
+   */
+  ignoreInterrupt?: boolean;
 }
 
 export interface EmulatorEventBody {
@@ -50,13 +55,19 @@ export interface EmulatorEventAccepted {
   [key: string]: unknown;
 }
 
+/** Deadlines for one call, overriding the client's defaults (see HttpRequest). */
+export interface CallBudget {
+  timeoutMs?: number;
+  totalTimeoutMs?: number;
+}
+
 export interface ApiClientOptions {
   http: Http;
   tokenProvider: AccessTokenProvider;
   signal?: AbortSignal;
 }
 
-type CallRequest = Omit<HttpRequest, 'headers' | 'signal'> & { headers?: Record<string, string> };
+type CallRequest = Omit<HttpRequest, 'headers' | 'signal'> & { headers?: Record<string, string>; ignoreInterrupt?: boolean };
 
 export class ApiClient {
   readonly #http: Http;
@@ -83,6 +94,7 @@ export class ApiClient {
       path: paths.subscriptions(),
       json: body,
       headers: { [IDEMPOTENCY_HEADER]: options.idempotencyKey },
+      ignoreInterrupt: options.ignoreInterrupt === true,
     });
     return result.data;
   }
@@ -136,6 +148,7 @@ export class ApiClient {
         path: paths.rotateSecret(id),
         json: body,
         headers: { [IDEMPOTENCY_HEADER]: options.idempotencyKey },
+        ignoreInterrupt: options.ignoreInterrupt === true,
       },
       { subscriptionId: id },
     );
@@ -158,11 +171,13 @@ export class ApiClient {
     return result.data;
   }
 
-  async listDeliveries(id: string, query: DeliveriesQuery = {}): Promise<Page<DeliveryRecord>> {
+  /** `budget` shortens the call's deadlines, for pollers that would rather try again soon. */
+  async listDeliveries(id: string, query: DeliveriesQuery = {}, budget: CallBudget = {}): Promise<Page<DeliveryRecord>> {
     const result = await this.#call<DeliveryRecord[]>(
       {
         method: 'GET',
         path: paths.deliveries(id),
+        ...budget,
         query: {
           after: query.after,
           since: query.since,
@@ -197,7 +212,9 @@ export class ApiClient {
     return { ...data, subscriptions: Array.isArray(data.subscriptions) ? data.subscriptions : [] };
   }
 
-  async #call<T>(req: CallRequest, subject: Subject = {}): Promise<HttpResult<T>> {
+  async #call<T>(callRequest: CallRequest, subject: Subject = {}): Promise<HttpResult<T>> {
+    const { ignoreInterrupt, ...req } = callRequest;
+    const signal = ignoreInterrupt ? undefined : this.#signal;
     let refreshed = false;
     for (;;) {
       const token = await this.#tokens.getToken();
@@ -205,7 +222,7 @@ export class ApiClient {
         return await this.#http.request<T>({
           ...req,
           headers: { ...req.headers, authorization: `Bearer ${token}` },
-          ...(this.#signal ? { signal: this.#signal } : {}),
+          ...(signal ? { signal } : {}),
         });
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;

@@ -23,6 +23,12 @@ export interface Context {
   readonly signal: AbortSignal;
   /** Runs fn with interrupts held back, for steps that must finish (storing a secret). */
   uninterruptible<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs fn with SIGINT, SIGTERM and SIGHUP handed to onSignal instead of interrupting the
+   * command (no abort, no forced exit): for `secret exec`, which forwards them to its child
+   * and waits for it to end.
+   */
+  forwardSignals<T>(onSignal: (signal: NodeJS.Signals) => void, fn: () => Promise<T>): Promise<T>;
   /** Current time; injectable for tests. */
   now(): number;
   config(): Promise<ConfigFile>;

@@ -17,6 +17,8 @@ export interface ContextInput {
   globals: GlobalOptions;
   signal: AbortSignal;
   uninterruptible: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Default: signals are not forwarded (fn just runs). */
+  forwardSignals?: Context['forwardSignals'] | undefined;
   overrides?: ContextOverrides | undefined;
 }
 
@@ -90,6 +92,7 @@ export function createContext(input: ContextInput): Context {
     paths,
     signal,
     uninterruptible: input.uninterruptible,
+    forwardSignals: input.forwardSignals ?? ((_onSignal, fn) => fn()),
     now,
     config,
     credentials,

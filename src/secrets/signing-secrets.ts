@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Context } from '../cli/context.ts';
 import { NotFoundError, SecretFallbackError, SecretStoreError, UsageError } from '../errors.ts';
 import { secretFingerprint } from '../domain/signature.ts';
 import { writePrivateFileAtomic } from '../config/atomic-file.ts';
 import { secretAccounts } from './store.ts';
-import { checkSecretFileWritable, readSecretFile, writeNewSecretFile } from './secret-file.ts';
+import { checkSecretFileWritable, describeFsError, errorCode, readSecretFile, writeNewSecretFile } from './secret-file.ts';
 import { writeFallbackSecret } from './fallback.ts';
 
 // Where each subscription's signing secret lives. The platform shows a secret once, so the
@@ -164,7 +164,14 @@ export async function handOffSecret(context: Context, input: HandOffInput): Prom
     }
     const entry: IndexEntry = { ...location, stored_at: new Date(context.now()).toISOString() };
     if (input.rotation && before && input.rotation.previousExpiresAt !== null) {
-      entry.previous = await keepPrevious(context, host, input.subscriptionId, before, input.rotation.previousExpiresAt);
+      // The new secret is stored already: failing to keep the old one must not lose its index entry.
+      try {
+        entry.previous = await keepPrevious(context, host, input.subscriptionId, before, input.rotation.previousExpiresAt);
+      } catch (error) {
+        context.io.warn(
+          `could not keep the previous secret until its grace ends (${error instanceof Error ? error.message : String(error)}); only the new one is stored`,
+        );
+      }
     } else if (input.rotation) {
       await forgetPrevious(context, host, input.subscriptionId);
     }
@@ -188,13 +195,44 @@ async function writeToDestination(
       if (readBack !== secret) throw new SecretStoreError('the keychain did not return the secret just stored');
       return { store: 'keychain', fingerprint };
     }
-    case 'file':
-      await writeNewSecretFile(destination.path, secret);
-      return { store: 'file', path: destination.path, fingerprint };
+    case 'file': {
+      // Absolute in the index: commands run later from another directory must find it.
+      const path = resolve(destination.path);
+      await writeNewSecretFile(path, secret);
+      return { store: 'file', path, fingerprint };
+    }
     case 'stdout':
-      context.io.write(`${secret}\n`);
+      await writeSecretToStdout(context.io.stdout, `${secret}\n`);
       return { store: 'external', fingerprint };
   }
+}
+
+/**
+ * Writes the secret to stdout and waits a turn of the event loop for a write error. Node
+ * writes to pipes, files and terminals synchronously on POSIX and reports a failure (a
+ * reader that went away: EPIPE) as an 'error' event on the next tick; caught here, it sends
+ * the secret to the fallback file instead of crashing the process and losing it.
+ */
+async function writeSecretToStdout(stream: Context['io']['stdout'], text: string): Promise<void> {
+  const emitter = stream as Partial<Pick<NodeJS.EventEmitter, 'on' | 'off'>>;
+  let failure: unknown;
+  const onError = (error: unknown) => {
+    failure ??= error;
+  };
+  emitter.on?.('error', onError);
+  try {
+    stream.write(text);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  } catch (error) {
+    failure ??= error;
+  }
+  if (failure === undefined) {
+    emitter.off?.('error', onError);
+    return;
+  }
+  // Left in place: once stdout is broken, later writes fail too and must not crash the process.
+  const reason = errorCode(failure) === 'EPIPE' ? 'the reading end of the pipe closed (EPIPE)' : describeFsError(failure);
+  throw new SecretStoreError(`writing it to stdout failed: ${reason}`);
 }
 
 /** The index is a convenience; failing to update it must not turn a stored secret into an error. */
@@ -232,7 +270,11 @@ async function keepPrevious(
   before: CurrentSecret,
   expiresAt: string,
 ): Promise<IndexEntry['previous']> {
-  if (before.location.store === 'file') return { ...before.location, expires_at: expiresAt };
+  if (before.location.store === 'file') {
+    // Only the location: an older rotation's `previous` must not nest ever deeper in the index.
+    const { previous: _older, stored_at: _storedAt, ...location } = before.location as Partial<IndexEntry> & SecretLocation;
+    return { ...location, expires_at: expiresAt };
+  }
   const store = await context.secretStore();
   await store.set(secretAccounts.previousSigningSecret(host, subscriptionId), before.secret);
   return { store: 'keychain', fingerprint: before.location.fingerprint, expires_at: expiresAt };
