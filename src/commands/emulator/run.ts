@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.ts';
 
 export async function run(options: EmulatorCommandOptions, context: Context): Promise<number> {
   const { io, globals } = context;
-  const { startEmulator } = await import('../../emulator/index.ts');
+  const { startEmulator, StateFileError } = await import('../../emulator/index.ts');
   let emulator;
   try {
     emulator = await startEmulator({
@@ -24,6 +24,8 @@ export async function run(options: EmulatorCommandOptions, context: Context): Pr
       log: (entry) => io.info(io.err.dim(formatLogEntry(entry))),
     });
   } catch (error) {
+    if (error instanceof StateFileError) throw new UsageError(error.message, { hint: 'point --state at another file, or move this one aside to start empty' });
+    if (error instanceof RangeError && error.message.startsWith('emulator:')) throw new UsageError(error.message.replace(/^emulator:\s*/, ''));
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UsageError(`port ${options.port} on ${options.host} is already in use`, { hint: 'pick another with --port, or --port 0 for a free one' });
     if (code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new UsageError(`cannot listen on ${options.host}:${options.port} (${code})`);
