@@ -21,6 +21,18 @@ import {
   type Subscription,
   type UpdateSubscriptionBody,
 } from '../domain/contract.ts';
+import {
+  ANY_OBJECT,
+  CREATED_SUBSCRIPTION,
+  DEAD_LETTER,
+  DELIVERY_RECORD,
+  EMULATOR_EVENT,
+  EVENT_TYPE,
+  expectList,
+  expectObject,
+  ROTATED_SECRET,
+  SUBSCRIPTION,
+} from './answer-shapes.ts';
 import type { Http, HttpRequest, HttpResult } from './http.ts';
 import type { AccessTokenProvider } from './token.ts';
 
@@ -85,27 +97,28 @@ export class ApiClient {
   }
 
   async listEventTypes(): Promise<EventType[]> {
-    return (await this.#call<EventType[]>({ method: 'GET', path: paths.eventTypes() })).data;
+    const result = await this.#call<unknown>({ method: 'GET', path: paths.eventTypes() });
+    return expectList<EventType>(result.data, EVENT_TYPE, 'the event catalogue', result.requestId);
   }
 
   async createSubscription(body: CreateSubscriptionBody, options: IdempotencyOptions): Promise<CreatedSubscription> {
-    const result = await this.#call<CreatedSubscription>({
+    const result = await this.#call<unknown>({
       method: 'POST',
       path: paths.subscriptions(),
       json: body,
       headers: { [IDEMPOTENCY_HEADER]: options.idempotencyKey },
       ignoreInterrupt: options.ignoreInterrupt === true,
     });
-    return result.data;
+    return expectObject<CreatedSubscription>(result.data, CREATED_SUBSCRIPTION, 'a new subscription with its signing secret', result.requestId);
   }
 
   async listSubscriptions(options: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<Page<Subscription>> {
-    const result = await this.#call<Subscription[]>({
+    const result = await this.#call<unknown>({
       method: 'GET',
       path: paths.subscriptions(),
       query: { cursor: options.cursor, limit: options.limit },
     });
-    return toPage(result);
+    return toPage(result, expectList<Subscription>(result.data, SUBSCRIPTION, 'a list of subscriptions', result.requestId));
   }
 
   /** Every subscription, one page in memory at a time. */
@@ -125,16 +138,16 @@ export class ApiClient {
   }
 
   async getSubscription(id: string): Promise<Subscription> {
-    const result = await this.#call<Subscription>({ method: 'GET', path: paths.subscription(id) }, { subscriptionId: id });
-    return result.data;
+    const result = await this.#call<unknown>({ method: 'GET', path: paths.subscription(id) }, { subscriptionId: id });
+    return expectObject<Subscription>(result.data, SUBSCRIPTION, 'a subscription', result.requestId);
   }
 
   async updateSubscription(id: string, body: UpdateSubscriptionBody): Promise<Subscription> {
-    const result = await this.#call<Subscription>(
+    const result = await this.#call<unknown>(
       { method: 'PATCH', path: paths.subscription(id), json: body },
       { subscriptionId: id },
     );
-    return result.data;
+    return expectObject<Subscription>(result.data, SUBSCRIPTION, 'a subscription', result.requestId);
   }
 
   async deleteSubscription(id: string): Promise<void> {
@@ -142,7 +155,7 @@ export class ApiClient {
   }
 
   async rotateSecret(id: string, body: RotateSecretBody, options: IdempotencyOptions): Promise<RotatedSecret> {
-    const result = await this.#call<RotatedSecret>(
+    const result = await this.#call<unknown>(
       {
         method: 'POST',
         path: paths.rotateSecret(id),
@@ -152,12 +165,12 @@ export class ApiClient {
       },
       { subscriptionId: id },
     );
-    return result.data;
+    return expectObject<RotatedSecret>(result.data, ROTATED_SECRET, 'a rotated signing secret', result.requestId);
   }
 
   /** One synchronous test.ping delivery. A POST without idempotency key: never repeated. */
   async testSubscription(id: string): Promise<DeliveryRecord> {
-    const result = await this.#call<DeliveryRecord>(
+    const result = await this.#call<unknown>(
       {
         method: 'POST',
         path: paths.test(id),
@@ -168,12 +181,12 @@ export class ApiClient {
       },
       { subscriptionId: id },
     );
-    return result.data;
+    return expectObject<DeliveryRecord>(result.data, DELIVERY_RECORD, 'a delivery record', result.requestId);
   }
 
   /** `budget` shortens the call's deadlines, for pollers that would rather try again soon. */
   async listDeliveries(id: string, query: DeliveriesQuery = {}, budget: CallBudget = {}): Promise<Page<DeliveryRecord>> {
-    const result = await this.#call<DeliveryRecord[]>(
+    const result = await this.#call<unknown>(
       {
         method: 'GET',
         path: paths.deliveries(id),
@@ -189,26 +202,26 @@ export class ApiClient {
       },
       { subscriptionId: id },
     );
-    return toPage(result);
+    return toPage(result, expectList<DeliveryRecord>(result.data, DELIVERY_RECORD, 'a page of the delivery feed', result.requestId));
   }
 
   async listDeadLetters(id: string): Promise<DeadLetter[]> {
-    const result = await this.#call<DeadLetter[]>({ method: 'GET', path: paths.deadLetters(id) }, { subscriptionId: id });
-    return result.data;
+    const result = await this.#call<unknown>({ method: 'GET', path: paths.deadLetters(id) }, { subscriptionId: id });
+    return expectList<DeadLetter>(result.data, DEAD_LETTER, 'a list of dead letters', result.requestId);
   }
 
   async redeliver(id: string, eventId: string): Promise<RedeliveryAccepted> {
-    const result = await this.#call<RedeliveryAccepted>(
+    const result = await this.#call<unknown>(
       { method: 'POST', path: paths.redeliver(id, eventId), json: {} },
       { subscriptionId: id, eventId },
     );
-    return result.data;
+    return expectObject<RedeliveryAccepted>(result.data, ANY_OBJECT, 'an accepted redelivery', result.requestId);
   }
 
   /** Emulator only: inject an event as if it happened on the tenant. */
   async emitEmulatorEvent(body: EmulatorEventBody): Promise<EmulatorEventAccepted> {
-    const result = await this.#call<EmulatorEventAccepted>({ method: 'POST', path: EMULATOR_EVENTS_PATH, json: body });
-    const data = result.data;
+    const result = await this.#call<unknown>({ method: 'POST', path: EMULATOR_EVENTS_PATH, json: body });
+    const data = expectObject<EmulatorEventAccepted>(result.data, EMULATOR_EVENT, 'an accepted event', result.requestId);
     return { ...data, subscriptions: Array.isArray(data.subscriptions) ? data.subscriptions : [] };
   }
 
@@ -297,10 +310,10 @@ function missingScope(details: Record<string, unknown> | undefined): string | un
   return undefined;
 }
 
-function toPage<T>(result: HttpResult<T[]>): Page<T> {
+function toPage<T>(result: HttpResult<unknown>, items: T[]): Page<T> {
   const next = result.meta?.next_cursor;
   return {
-    items: Array.isArray(result.data) ? result.data : [],
+    items,
     nextCursor: typeof next === 'string' && next !== '' ? next : null,
   };
 }
