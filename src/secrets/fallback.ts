@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SecretStoreError } from '../errors.ts';
-import { APP_DIR_NAME } from './file-store.ts';
+import { APP_DIR_NAME } from '../config/paths.ts';
 import { createExclusiveFile, describeFsError, SECRET_DIR_MODE } from './secret-file.ts';
 
 export interface FallbackOptions {
@@ -18,12 +18,12 @@ export interface FallbackOptions {
 const MAX_NAME_ATTEMPTS = 100;
 
 /**
- * Writes `secret` to a new 0600 file in `<dataDir>/intelliauth-webhooks/fallback/` (0700),
+ * Writes `secret` to a new 0600 file in `<appDataDir>/fallback/` (0700),
  * or, if that is impossible, in a new 0700 directory under the temp dir. Never overwrites.
  * Resolves the file's path; throws SecretStoreError only when no location was writable.
  */
 export async function writeFallbackSecret(
-  dataDir: string,
+  appDataDir: string,
   subscriptionId: string,
   secret: string,
   options: FallbackOptions = {},
@@ -31,7 +31,7 @@ export async function writeFallbackSecret(
   const baseName = `${safeName(subscriptionId)}-${timestamp((options.now ?? (() => new Date()))())}`;
   const failures: string[] = [];
 
-  const primary = join(resolve(dataDir), APP_DIR_NAME, 'fallback');
+  const primary = join(resolve(appDataDir), 'fallback');
   try {
     await preparePrivateDirectory(primary);
     return await writeUnique(primary, baseName, secret);

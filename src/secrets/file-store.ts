@@ -13,8 +13,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { dataDir, type Env } from '../config/paths.ts';
 import { SecretStoreError } from '../errors.ts';
 import type { SecretStore, SecretStoreKind } from './store.ts';
 import {
@@ -26,17 +26,8 @@ import {
   SECRET_FILE_MODE,
 } from './secret-file.ts';
 
-export const APP_DIR_NAME = 'intelliauth-webhooks';
-
-/** `$XDG_DATA_HOME`, or `~/.local/share` when it is unset or not absolute (as the XDG spec says). */
-export function defaultDataHome(env: NodeJS.ProcessEnv = process.env): string {
-  const xdg = env.XDG_DATA_HOME;
-  if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) return xdg;
-  return join(homedir(), '.local', 'share');
-}
-
-export function defaultSecretsDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(defaultDataHome(env), APP_DIR_NAME, 'secrets');
+export function defaultSecretsDir(env: Env = process.env): string {
+  return join(dataDir(env), 'secrets');
 }
 
 /**

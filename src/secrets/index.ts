@@ -32,7 +32,7 @@ export function createSecretStore(kind: SecretStoreKind, options: CreateSecretSt
 export { KEYCHAIN_SERVICE, secretAccounts } from './store.ts';
 export type { SecretStore, SecretStoreKind } from './store.ts';
 export { DEFAULT_KEYCHAIN_TIMEOUT_MS, KeychainStore, type KeychainStoreOptions } from './keychain.ts';
-export { defaultDataHome, defaultSecretsDir, FileSecretStore } from './file-store.ts';
+export { defaultSecretsDir, FileSecretStore } from './file-store.ts';
 export { EnvSecretStore, SECRET_ENV_VARS, type EnvSecretStoreOptions } from './env-store.ts';
 export { MemorySecretStore, type MemorySecretStoreOptions } from './memory-store.ts';
 export { checkSecretFileWritable, readSecretFile, writeNewSecretFile } from './secret-file.ts';

@@ -155,7 +155,7 @@ export async function handOffSecret(context: Context, input: HandOffInput): Prom
       location = await writeToDestination(context, key, input.secret, input.destination, fingerprint);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      const fallbackPath = await writeFallbackSecret(xdgDataHome(context), input.subscriptionId, input.secret);
+      const fallbackPath = await writeFallbackSecret(context.paths.dataDir, input.subscriptionId, input.secret);
       const fallback: SecretLocation = { store: 'file', path: fallbackPath, fingerprint, fallback: true };
       await recordSafely(context, key, { ...fallback, stored_at: new Date(context.now()).toISOString() });
       throw new SecretFallbackError(`storing the signing secret failed (${reason}); it was saved to ${fallbackPath} (mode 0600)`, fallbackPath, {
@@ -371,7 +371,3 @@ export async function importSigningSecret(context: Context, subscriptionId: stri
   return location;
 }
 
-/** The XDG data home (the fallback helper appends the tool's own directory name). */
-function xdgDataHome(context: Context): string {
-  return join(context.paths.dataDir, '..');
-}

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SecretStoreError } from '../../src/errors.ts';
 import { writeFallbackSecret } from '../../src/secrets/fallback.ts';
-import { defaultDataHome, defaultSecretsDir, FileSecretStore, secretFileName } from '../../src/secrets/file-store.ts';
+import { defaultSecretsDir, FileSecretStore, secretFileName } from '../../src/secrets/file-store.ts';
 import { checkSecretFileWritable, readSecretFile, writeNewSecretFile } from '../../src/secrets/secret-file.ts';
 import { repoRoot, runChild } from '../helpers/keyring.ts';
 
@@ -152,8 +152,7 @@ describe('FileSecretStore', () => {
 
   test('default directory follows XDG_DATA_HOME, ignoring relative values', () => {
     assert.equal(defaultSecretsDir({ XDG_DATA_HOME: '/data' }), join('/data', 'intelliauth-webhooks', 'secrets'));
-    assert.equal(defaultDataHome({ XDG_DATA_HOME: 'relative/dir' }), defaultDataHome({}));
-    assert.match(defaultDataHome({}), /\.local[/\\]share$/);
+    assert.equal(defaultSecretsDir({ XDG_DATA_HOME: 'relative/dir', HOME: '/home/u' }), join('/home/u', '.local', 'share', 'intelliauth-webhooks', 'secrets'));
     assert.equal(new FileSecretStore('/x/y').describe(), 'file store /x/y');
   });
 });
@@ -279,16 +278,15 @@ describe('secret files named by the user', () => {
 describe('writeFallbackSecret', () => {
   const fixedNow = () => new Date('2026-01-31T12:00:00.123Z');
 
-  test('writes a 0600 file under <dataDir>/intelliauth-webhooks/fallback (0700)', async () => {
+  test('writes a 0600 file under <appDataDir>/fallback (0700)', async () => {
     const dataDir = await freshDir('data');
     const path = await writeFallbackSecret(dataDir, 'whsub_01ABC', 'whsec_fallback', { now: fixedNow });
-    assert.equal(dirname(path), join(dataDir, 'intelliauth-webhooks', 'fallback'));
+    assert.equal(dirname(path), join(dataDir, 'fallback'));
     assert.equal(basename(path), 'whsub_01ABC-2026-01-31T12-00-00-123Z.secret');
     assert.equal(await readFile(path, 'utf8'), 'whsec_fallback\n');
     if (posix) {
       assert.equal(await modeOf(path), 0o600);
       assert.equal(await modeOf(dirname(path)), 0o700);
-      assert.equal(await modeOf(join(dataDir, 'intelliauth-webhooks')), 0o700);
     }
   });
 
@@ -305,7 +303,7 @@ describe('writeFallbackSecret', () => {
   test('a hostile subscription id cannot move the file out of the fallback directory', async () => {
     const dataDir = await freshDir('hostile');
     const path = await writeFallbackSecret(dataDir, '../../etc/passwd', 's', { now: fixedNow });
-    assert.equal(dirname(path), join(dataDir, 'intelliauth-webhooks', 'fallback'));
+    assert.equal(dirname(path), join(dataDir, 'fallback'));
     assert.ok(!basename(path).startsWith('.'));
   });
 
@@ -332,7 +330,7 @@ describe('writeFallbackSecret', () => {
       (error: unknown) => {
         assert.ok(error instanceof SecretStoreError);
         assert.match(error.message, /^could not write the secret to any fallback file \(/);
-        assert.ok(error.message.includes(join(blocker, 'data', 'intelliauth-webhooks', 'fallback')));
+        assert.ok(error.message.includes(join(blocker, 'data', 'fallback')));
         assert.ok(error.message.includes(join(blocker, 'tmp')));
         assert.ok(!error.message.includes('do-not-print-me'));
         return true;
