@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { ApiClient, TEST_CALL_TIMEOUT_MS } from '../../src/api/client.ts';
 import { createHttp, type Http, type HttpRequest, type HttpResult } from '../../src/api/http.ts';
 import type { AccessTokenProvider } from '../../src/api/token.ts';
-import { DELIVERY_TIMEOUT_MS, type Subscription } from '../../src/domain/contract.ts';
-import { ApiError } from '../../src/errors.ts';
+import { DELIVERY_TIMEOUT_MS, type DeadLetter, type DeliveryRecord, type Subscription } from '../../src/domain/contract.ts';
+import { ApiError, exitCodeFor, UnavailableError } from '../../src/errors.ts';
 import { sendJson, startServer, type Handler, type LoopbackServer } from '../helpers/loopback-server.ts';
 
 class FakeTokens implements AccessTokenProvider {
@@ -18,6 +18,37 @@ class FakeTokens implements AccessTokenProvider {
   async invalidate(): Promise<void> {
     this.invalidated += 1;
   }
+}
+
+function deliveryRecord(id: string): DeliveryRecord {
+  return {
+    id,
+    subscription_id: 'whsub_1',
+    event_id: 'evt_1',
+    event_type: 'user.signed_up',
+    attempt: 1,
+    attempted_at: '2026-01-01T00:00:00Z',
+    outcome: 'succeeded',
+    http_status: 200,
+    error: null,
+    latency_ms: 12,
+    response_excerpt: '',
+    next_attempt_at: null,
+    dead_lettered: false,
+  };
+}
+
+function deadLetter(eventId: string): DeadLetter {
+  return {
+    event_id: eventId,
+    event_type: 'user.signed_up',
+    subscription_id: 'whsub_1',
+    dead_lettered_at: '2026-01-01T00:00:00Z',
+    expires_at: '2026-01-08T00:00:00Z',
+    attempts: 6,
+    last_error: 'timeout',
+    last_http_status: null,
+  };
 }
 
 function subscription(n: number): Subscription {
@@ -233,7 +264,7 @@ describe('ApiClient', () => {
   });
 
   test('testSubscription allows longer than the platform waits for the receiver', async () => {
-    const { http, calls } = recordingHttp(() => ({ id: 'dlv_1' }));
+    const { http, calls } = recordingHttp(() => deliveryRecord('dlv_1'));
     const api = new ApiClient({ http, tokenProvider: new FakeTokens() });
     await api.testSubscription('whsub_1');
     assert.ok(TEST_CALL_TIMEOUT_MS > DELIVERY_TIMEOUT_MS);
@@ -243,7 +274,13 @@ describe('ApiClient', () => {
   });
 
   test('create and rotate carry the idempotency key; update is a PATCH; delete a DELETE', async () => {
-    const { http, calls } = recordingHttp((req) => (req.method === 'DELETE' ? undefined : { id: 'whsub_1' }));
+    const { http, calls } = recordingHttp((req) =>
+      req.method === 'DELETE'
+        ? undefined
+        : req.path.endsWith('/rotate-secret')
+          ? { subscription_id: 'whsub_1', signing_secret: 'whsec_new', previous_secret_expires_at: null }
+          : { ...subscription(1), id: 'whsub_1', signing_secret: 'whsec_first' },
+    );
     const api = new ApiClient({ http, tokenProvider: new FakeTokens() });
     await api.createSubscription({ name: 'n', url: 'https://h.example.com/', events: ['*'] }, { idempotencyKey: 'k-create' });
     await api.rotateSecret('whsub_1', { grace_period_seconds: 0 }, { idempotencyKey: 'k-rotate' });
@@ -266,8 +303,8 @@ describe('ApiClient', () => {
     await withApi(
       (req, res) =>
         req.url.includes('dead-letters')
-          ? sendJson(res, 200, { data: [{ event_id: 'evt_1' }] })
-          : sendJson(res, 200, { data: [{ id: 'dlv_1' }], meta: { next_cursor: 'dlv_1' } }),
+          ? sendJson(res, 200, { data: [deadLetter('evt_1')] })
+          : sendJson(res, 200, { data: [deliveryRecord('dlv_1')], meta: { next_cursor: 'dlv_1' } }),
       async ({ api, server }) => {
         const page = await api.listDeliveries('whsub_1', { outcome: 'failed', order: 'desc', limit: 10, since: '2026-01-01T00:00:00Z' });
         assert.equal(page.nextCursor, 'dlv_1');
@@ -283,5 +320,38 @@ describe('ApiClient', () => {
         assert.equal(dead[0]!.event_id, 'evt_1');
       },
     );
+  });
+});
+
+describe('ApiClient: answers that are not what the contract says', () => {
+  const cases: Array<{ name: string; data: unknown; call: (api: ApiClient) => Promise<unknown>; problem: RegExp }> = [
+    { name: 'a list where a subscription is expected', data: [subscription(1)], call: (api) => api.getSubscription('whsub_1'), problem: /data is a list, not an object/ },
+    { name: 'a subscription without a list of events', data: { ...subscription(1), events: 'user.*' }, call: (api) => api.getSubscription('whsub_1'), problem: /data\.events is a string, not a list of strings/ },
+    { name: 'no data (204) where a subscription is expected', data: undefined, call: (api) => api.updateSubscription('whsub_1', { status: 'paused' }), problem: /data is nothing/ },
+    { name: 'a create answer without the signing secret', data: subscription(1), call: (api) => api.createSubscription({ name: 'n', url: 'https://h.example.com/', events: ['*'] }, { idempotencyKey: 'k' }), problem: /data\.signing_secret is nothing/ },
+    { name: 'a rotation with an empty secret', data: { subscription_id: 'whsub_1', signing_secret: '', previous_secret_expires_at: null }, call: (api) => api.rotateSecret('whsub_1', {}, { idempotencyKey: 'k' }), problem: /data\.signing_secret is a string, not a non-empty string/ },
+    { name: 'an object where the subscription list is expected', data: subscription(1), call: (api) => api.listSubscriptions(), problem: /data is an object, not a list/ },
+    { name: 'junk inside the delivery feed', data: [deliveryRecord('dlv_1'), null], call: (api) => api.listDeliveries('whsub_1'), problem: /data\[1\] is null, not an object/ },
+    { name: 'a catalogue entry without a type', data: [{ category: 'user' }], call: (api) => api.listEventTypes(), problem: /data\[0\]\.type is nothing/ },
+  ];
+  for (const entry of cases) {
+    test(`${entry.name}: UnavailableError (exit 5) naming the field`, async () => {
+      const { http } = recordingHttp(() => entry.data);
+      const api = new ApiClient({ http, tokenProvider: new FakeTokens() });
+      await assert.rejects(entry.call(api), (error: unknown) => {
+        assert.ok(error instanceof UnavailableError, String(error));
+        assert.match(error.message, /^the API answered with something that is not /);
+        assert.match(error.message, entry.problem);
+        assert.equal(exitCodeFor(error), 5);
+        return true;
+      });
+    });
+  }
+
+  test('extra fields and optional nulls are fine', async () => {
+    const { http } = recordingHttp(() => ({ ...subscription(1), description: null, added_later: { x: 1 } }));
+    const api = new ApiClient({ http, tokenProvider: new FakeTokens() });
+    const got = await api.getSubscription('whsub_0001');
+    assert.equal(got.id, 'whsub_0001');
   });
 });
