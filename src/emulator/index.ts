@@ -195,8 +195,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     let engine: DeliveryEngine | undefined;
     const commit = (ops: Op[], durable: boolean): Promise<void> | undefined => {
       state.applyBatch(ops);
+      const written = persistence.append(ops, durable);
+      // What the API changes reaches receivers only once it is on disk: a crash must not
+      // leave a receiver holding an event that the restarted platform never heard of.
+      if (durable && written) return written.then(() => engine?.observe(ops));
       engine?.observe(ops);
-      return persistence.append(ops, durable);
+      return written;
     };
     engine = new DeliveryEngine({ state, transport, commit, timeScale: settings.timeScale, random: Math.random, log });
     const tokenKey = Buffer.from(state.server.token_key, 'base64');
