@@ -3,7 +3,7 @@
 // errors that never echo what the server sent back.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { loadUndici, type RequestDispatcher } from './dispatchers.ts';
 import { ApiError, InterruptedError, UnavailableError, UsageError } from '../errors.ts';
 import { IDEMPOTENCY_HEADER } from '../domain/contract.ts';
 import { backoffMs } from '../domain/retry-schedule.ts';
@@ -34,7 +34,7 @@ export interface HttpOptions {
   /** Receives --debug lines, already redacted. */
   trace?: (line: string) => void;
   /** Replaces the process's own Agent/EnvHttpProxyAgent (tests). */
-  dispatcher?: Dispatcher;
+  dispatcher?: RequestDispatcher;
   /** Proxy variables are read from here (default: process.env). */
   env?: Env;
   random?: () => number;
@@ -85,9 +85,10 @@ export function proxySettings(env: Env): { httpProxy: string; httpsProxy: string
 }
 
 /** Builds the dispatcher for this process: a proxy-aware one when proxy variables are set. */
-export function createDispatcher(env: Env): Dispatcher {
+export function createDispatcher(env: Env): RequestDispatcher {
   const options = { keepAliveTimeout: 4_000 };
   const proxy = proxySettings(env);
+  const { Agent, EnvHttpProxyAgent } = loadUndici();
   if (!proxy) return new Agent(options);
   // Plain-http targets (the emulator) go through the proxy as absolute-form requests.
   return new EnvHttpProxyAgent({ ...options, ...proxy, proxyTunnel: false });
@@ -111,7 +112,7 @@ export function createHttp(options: HttpOptions): Http {
   const proxyNote = proxy
     ? `proxy ${redactUrl(proxy.httpsProxy || proxy.httpProxy)}${proxy.noProxy ? ` (NO_PROXY=${proxy.noProxy})` : ''}`
     : undefined;
-  const getDispatcher = (): Dispatcher => {
+  const getDispatcher = (): RequestDispatcher => {
     if (!dispatcher) {
       dispatcher = createDispatcher(options.env ?? process.env);
       if (proxyNote) trace?.(`  using ${proxyNote}`);
@@ -270,7 +271,7 @@ class BodyTooLargeError extends Error {
 }
 
 async function attemptOnce(
-  dispatcher: Dispatcher,
+  dispatcher: RequestDispatcher,
   init: {
     url: URL;
     method: HttpMethod;

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import type { Binder } from '../../cli/command.ts';
 import { optionalString } from '../../cli/parse.ts';
 import { UsageError } from '../../errors.ts';
-import { checkDescription, checkName, collect, parseEventsFlag } from '../shared/subscription-input.ts';
+import { checkDescription, checkName, collect, parseEventsFlag } from '../shared/subscription-flags.ts';
 
 export const SECRET_STORE_CHOICES = ['keychain', 'file', 'stdout'] as const;
 export type SecretStoreChoice = (typeof SECRET_STORE_CHOICES)[number];

@@ -2,7 +2,7 @@
 // them fakes. Each returns a verdict with a one-line detail and, when not ok, a fix.
 
 import { readFile, stat } from 'node:fs/promises';
-import type { Dispatcher } from 'undici';
+import type { RequestDispatcher } from '../../api/dispatchers.ts';
 import { AuthError, CliError, SecretStoreError } from '../../errors.ts';
 import { paths as apiPaths, SCOPES, TIMESTAMP_TOLERANCE_SECONDS } from '../../domain/contract.ts';
 import { CREDENTIALS_HINT, ENV, chooseProfile, isLoopbackHost, normalizeTenantUrl, type Credentials } from '../../config/credentials.ts';
@@ -359,7 +359,7 @@ export type TenantProbe =
  */
 export async function probeTenant(
   tenantUrl: string,
-  options: { dispatcher: Dispatcher; timeoutMs: number; now: () => number; userAgent: string; signal?: AbortSignal },
+  options: { dispatcher: RequestDispatcher; timeoutMs: number; now: () => number; userAgent: string; signal?: AbortSignal },
 ): Promise<TenantProbe> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new ProbeTimeoutError(options.timeoutMs)), options.timeoutMs);

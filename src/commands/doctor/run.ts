@@ -1,4 +1,3 @@
-import type { Dispatcher } from 'undici';
 import type { Context } from '../../cli/context.ts';
 import { CheckFailedError, InterruptedError } from '../../errors.ts';
 import type { Credentials } from '../../config/credentials.ts';
@@ -135,7 +134,7 @@ export async function runChecks(context: Context, deps: DoctorDependencies = {})
   }
 
   const { createDispatcher, createHttp } = await import('../../api/http.ts');
-  const dispatcher: Dispatcher = createDispatcher(env);
+  const dispatcher = createDispatcher(env);
   try {
     const probe: TenantProbe = await probeTenant(tenantUrl, {
       dispatcher,

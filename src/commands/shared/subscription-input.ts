@@ -5,9 +5,9 @@
 import type { Context } from '../../cli/context.ts';
 import { chooseProfile, isLoopbackHost, type Credentials } from '../../config/credentials.ts';
 import { getProfile } from '../../config/config.ts';
-import { SUBSCRIPTION_LIMITS, type EventType } from '../../domain/contract.ts';
+import type { EventType } from '../../domain/contract.ts';
 import { validateSelectorsAgainstCatalogue } from '../../domain/catalogue.ts';
-import { parseSelectorList, selectorKind } from '../../domain/selectors.ts';
+import { selectorKind } from '../../domain/selectors.ts';
 import { checkReceiverUrl, type UrlPolicy } from '../../domain/url-rules.ts';
 import { ApiError, InterruptedError, UsageError } from '../../errors.ts';
 import type { Choice } from '../../output/prompter.ts';
@@ -176,26 +176,6 @@ export function receiverHostProblem(url: URL, rule: ReceiverHostRule | null): st
 
 // ---- event selectors -----------------------------------------------------------------------
 
-/** `--events a,b --events c`: selectors in order, duplicates dropped, syntax checked. */
-export function parseEventsFlag(values: readonly string[], flag = '--events'): string[] {
-  const selectors = parseSelectorList(values);
-  if (selectors.length === 0) throw new UsageError(`${flag} needs at least one event selector`, { hint: eventsHint() });
-  const malformed = selectors.filter((selector) => selectorKind(selector) === null);
-  if (malformed.length > 0) {
-    throw new UsageError(`${flag}: not event selectors: ${malformed.map((s) => JSON.stringify(s)).join(', ')}`, { hint: eventsHint() });
-  }
-  if (selectors.length > SUBSCRIPTION_LIMITS.maxSelectors) {
-    throw new UsageError(`${flag}: at most ${SUBSCRIPTION_LIMITS.maxSelectors} selectors, got ${selectors.length}`, {
-      hint: 'use categories such as user.* instead of listing every type',
-    });
-  }
-  return selectors;
-}
-
-function eventsHint(): string {
-  return 'use * (everything), a category like user.*, or a type like user.signed_up, separated by commas; `intelliauth-webhooks event-types` lists them';
-}
-
 export const ALL_EVENTS_WARNING =
   'the selector * subscribes to every event type, including every type the platform adds later: the receiver must ignore types it does not handle';
 
@@ -284,35 +264,7 @@ export async function promptEvents(context: Context, catalogue: readonly EventTy
 
 // ---- names, descriptions, prompts ----------------------------------------------------------
 
-export function nameProblem(name: string): string | null {
-  if (name.trim() === '') return 'the name must not be empty';
-  if (name.length > SUBSCRIPTION_LIMITS.nameMaxLength) return `the name must be at most ${SUBSCRIPTION_LIMITS.nameMaxLength} characters`;
-  return null;
-}
-
-export function descriptionProblem(description: string): string | null {
-  if (description.length > SUBSCRIPTION_LIMITS.descriptionMaxLength) {
-    return `the description must be at most ${SUBSCRIPTION_LIMITS.descriptionMaxLength} characters`;
-  }
-  return null;
-}
-
-export function checkName(name: string, flag = '--name'): string {
-  const problem = nameProblem(name);
-  if (problem) throw new UsageError(`${flag}: ${problem}`);
-  return name.trim();
-}
-
-export function checkDescription(description: string, flag = '--description'): string {
-  const problem = descriptionProblem(description);
-  if (problem) throw new UsageError(`${flag}: ${problem}`);
-  return description;
-}
-
-/** Repeatable flag values, for commander's option(..., collect, []). */
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+export { checkDescription, checkName, collect, descriptionProblem, nameProblem, parseEventsFlag } from './subscription-flags.ts';
 
 /**
  * Inquirer ends a prompt with an ExitPromptError when the user presses Ctrl-C (the terminal

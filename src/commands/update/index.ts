@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { Binder } from '../../cli/command.ts';
 import { optionalString } from '../../cli/parse.ts';
 import { UsageError } from '../../errors.ts';
-import { checkDescription, checkName, collect, parseEventsFlag } from '../shared/subscription-input.ts';
+import { checkDescription, checkName, collect, parseEventsFlag } from '../shared/subscription-flags.ts';
 
 export interface UpdateOptions {
   id: string;
