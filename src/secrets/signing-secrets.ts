@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../cli/context.ts';
 import { NotFoundError, SecretFallbackError, SecretStoreError, UsageError } from '../errors.ts';
 import { secretFingerprint } from '../domain/signature.ts';
-import { writePrivateFileAtomic } from '../config/atomic-file.ts';
+import { ensurePrivateDir, writePrivateFileAtomic } from '../config/atomic-file.ts';
 import { secretAccounts } from './store.ts';
 import { checkSecretFileWritable, describeFsError, errorCode, readSecretFile, writeNewSecretFile } from './secret-file.ts';
 import { writeFallbackSecret } from './fallback.ts';
@@ -65,10 +66,72 @@ async function readIndex(context: Context): Promise<IndexFile> {
 }
 
 async function updateIndex(context: Context, key: string, entry: IndexEntry | null): Promise<void> {
-  const index = await readIndex(context);
-  if (entry === null) delete index.entries[key];
-  else index.entries[key] = entry;
-  await writePrivateFileAtomic(indexPath(context), `${JSON.stringify(index, null, 2)}\n`);
+  await withIndexLock(indexPath(context), async () => {
+    const index = await readIndex(context);
+    if (entry === null) delete index.entries[key];
+    else index.entries[key] = entry;
+    await writePrivateFileAtomic(indexPath(context), `${JSON.stringify(index, null, 2)}\n`);
+  });
+}
+
+const INDEX_LOCK_WAIT_MS = 5_000;
+
+/**
+ * Runs fn while holding `<index>.lock`, so runs in parallel (a script creating several
+ * subscriptions at once) do not overwrite each other's entries. The lock holds the owner's
+ * pid; a lock whose owner is gone is taken over.
+ */
+async function withIndexLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${file}.lock`;
+  await ensurePrivateDir(dirname(lock));
+  const deadline = Date.now() + INDEX_LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const handle = await open(lock, 'wx', 0o600);
+      try {
+        await handle.writeFile(String(process.pid), 'utf8');
+      } finally {
+        await handle.close();
+      }
+      break;
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw error;
+      const state = await lockState(lock);
+      if (state === 'released') continue;
+      if (state === 'abandoned') {
+        await rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`${lock} is held by another run of the tool (remove it if none is running)`);
+      await sleep(20);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+/** held: wait; released: gone meanwhile, try again; abandoned: its owner ended without removing it. */
+async function lockState(lock: string): Promise<'held' | 'released' | 'abandoned'> {
+  let owner: number;
+  let modifiedAt: number;
+  try {
+    owner = Number((await readFile(lock, 'utf8')).trim());
+    modifiedAt = (await stat(lock)).mtimeMs;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return 'released';
+    throw error;
+  }
+  // No pid yet: being written right now, unless its owner died in between long ago.
+  if (!Number.isInteger(owner) || owner <= 0) return Date.now() - modifiedAt > INDEX_LOCK_WAIT_MS ? 'abandoned' : 'held';
+  try {
+    process.kill(owner, 0);
+    return 'held';
+  } catch (error) {
+    return errorCode(error) === 'ESRCH' ? 'abandoned' : 'held';
+  }
 }
 
 export async function tenantHost(context: Context): Promise<string> {

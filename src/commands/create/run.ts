@@ -5,7 +5,7 @@ import type { CreateSubscriptionBody, EventType, Subscription } from '../../doma
 import { anySelectorMatches, selectorKind } from '../../domain/selectors.ts';
 import { secretFingerprint } from '../../domain/signature.ts';
 import type { ApiClient } from '../../api/client.ts';
-import { ApiError, exitCodeFor, InterruptedError, SecretFallbackError, SecretStoreError, UnavailableError, UsageError } from '../../errors.ts';
+import { ApiError, CliError, exitCodeFor, InterruptedError, SecretFallbackError, SecretStoreError, UnavailableError, UsageError } from '../../errors.ts';
 import { subscriptionDetails } from '../../output/format.ts';
 import { printDetails, sanitizeCell } from '../../output/table.ts';
 import { checkSecretFileWritable } from '../../secrets/secret-file.ts';
@@ -69,7 +69,17 @@ export async function run(options: CreateOptions, context: Context): Promise<num
   // once: a signal waits until the secret is stored (or in the fallback file) and the user
   // has been told what exists now. A second signal ends the process right after that.
   const outcome = await context.uninterruptible(async () => {
-    const done = await createAndHandOff(context, api, body, destination, idempotencyKey, urlPolicy);
+    let done: CreateOutcome;
+    try {
+      done = await createAndHandOff(context, api, body, destination, idempotencyKey, urlPolicy);
+    } catch (error) {
+      // Interrupted meanwhile: said here, not by main(), or the way to get the secret (the
+      // Idempotency-Key in the hint) is lost with the process.
+      if (!context.signal.aborted || !(error instanceof CliError)) throw error;
+      io.error(error.message.replace(/\s*\n\s*/g, ' '));
+      if (error.hint) io.hint(error.hint);
+      return exitCodeFor(error);
+    }
     await report(context, done, destination, urlPolicy.deferredToEmulator);
     if (context.signal.aborted) {
       io.warn(`interrupted, but only after ${done.subscription.id} was created; its signing secret is in ${describeLocation(done.location)}`);
@@ -335,7 +345,9 @@ function explainCreateFailure(error: unknown, idempotencyKey: string): unknown {
       hint: `--idempotency-key ${idempotencyKey} was used before with other values: repeat that exact command to get its answer, or use a new key`,
     });
   }
-  const unknownOutcome = error instanceof UnavailableError || (error instanceof ApiError && error.status >= 500);
+  // A 429 can end a series of retries whose earlier attempts reached the platform (an answer
+  // lost on the wire): the outcome is as unknown as after a 5xx.
+  const unknownOutcome = error instanceof UnavailableError || (error instanceof ApiError && (error.status >= 500 || error.status === 429));
   if (!unknownOutcome) return error;
   const hint = `the subscription may or may not exist now: run the same command again with --idempotency-key ${idempotencyKey} to get the platform's answer (and the secret) without creating a second one`;
   if (error instanceof ApiError) {

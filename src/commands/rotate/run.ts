@@ -3,7 +3,8 @@ import type { Context } from '../../cli/context.ts';
 import { confirmOrRequireYes } from '../../cli/confirm.ts';
 import type { RotatedSecret, Subscription } from '../../domain/contract.ts';
 import { formatDuration } from '../../domain/duration.ts';
-import { ApiError, SecretFallbackError, UnavailableError, UsageError } from '../../errors.ts';
+import type { ApiClient } from '../../api/client.ts';
+import { ApiError, CliError, exitCodeFor, InterruptedError, SecretFallbackError, SecretStoreError, UnavailableError, UsageError } from '../../errors.ts';
 import { formatLocalAndUtc } from '../../output/format.ts';
 import { printDetails, sanitizeCell } from '../../output/table.ts';
 import {
@@ -21,7 +22,44 @@ import type { RotateOptions } from './index.ts';
 // the destination is checked before the call, the call carries an Idempotency-Key, and the
 // secret is handed off with interrupts held back (a fallback file if the store fails).
 
-export async function run(options: RotateOptions, context: Context): Promise<void> {
+const NOTHING_CHANGED = 'nothing was changed';
+
+export async function run(options: RotateOptions, context: Context): Promise<number | void> {
+  let prepared: { destination: SecretDestination; api: ApiClient; subscription: Subscription };
+  try {
+    prepared = await prepare(options, context);
+  } catch (error) {
+    if (error instanceof InterruptedError && !error.message.includes(NOTHING_CHANGED)) {
+      throw new InterruptedError(`${error.message}; ${NOTHING_CHANGED}`);
+    }
+    throw error;
+  }
+  const { destination, api, subscription } = prepared;
+  if (context.signal.aborted) throw new InterruptedError(`interrupted; ${NOTHING_CHANGED}`);
+
+  const idempotencyKey = options.idempotencyKey ?? randomUUID();
+  // From the moment the request leaves, the platform may hand out a secret it shows only
+  // once: a signal waits until the secret is stored (or in the fallback file) and the user
+  // has been told where. A second signal ends the process as soon as this step returns, so
+  // everything worth saying is said inside it.
+  return context.uninterruptible(async () => {
+    try {
+      await rotateAndHandOff(context, options, api, subscription, destination, idempotencyKey);
+    } catch (error) {
+      if (!context.signal.aborted || !(error instanceof CliError)) throw error;
+      context.io.error(error.message.replace(/\s*\n\s*/g, ' '));
+      if (error.hint) context.io.hint(error.hint);
+      return exitCodeFor(error);
+    }
+    return undefined;
+  });
+}
+
+/** Everything before the rotate call: destination, subscription, confirmation. Changes nothing. */
+async function prepare(
+  options: RotateOptions,
+  context: Context,
+): Promise<{ destination: SecretDestination; api: ApiClient; subscription: Subscription }> {
   const { io } = context;
   const destination = await resolveSecretDestination(context, options);
   if (context.globals.json && destination.kind === 'stdout') {
@@ -39,35 +77,48 @@ export async function run(options: RotateOptions, context: Context): Promise<voi
     await describePlan(context, subscription, options, destination);
     await confirmOrRequireYes(context, `Rotate the signing secret of ${subscription.id} now?`, false);
   }
+  return { destination, api, subscription };
+}
 
-  const idempotencyKey = options.idempotencyKey ?? randomUUID();
-  const { rotated, handOff } = await context.uninterruptible(async () => {
-    let rotated: RotatedSecret;
-    try {
-      rotated = await api.rotateSecret(
-        subscription.id,
-        { grace_period_seconds: options.graceSeconds },
-        { idempotencyKey, ignoreInterrupt: true },
-      );
-    } catch (error) {
-      throw withRetryHint(error, options, idempotencyKey);
-    }
-    try {
-      const handOff = await handOffSecret(context, {
-        subscriptionId: subscription.id,
-        secret: rotated.signing_secret,
-        destination,
-        rotation: { previousExpiresAt: rotated.previous_secret_expires_at },
-      });
-      return { rotated, handOff };
-    } catch (error) {
-      if (error instanceof SecretFallbackError) {
-        io.warn(`the secret of ${subscription.id} WAS rotated: deliveries are signed with the new secret now`);
-        explainGrace(context, rotated.previous_secret_expires_at);
-      }
-      throw error;
-    }
-  });
+async function rotateAndHandOff(
+  context: Context,
+  options: RotateOptions,
+  api: ApiClient,
+  subscription: Subscription,
+  destination: SecretDestination,
+  idempotencyKey: string,
+): Promise<void> {
+  const { io } = context;
+  let rotated: RotatedSecret;
+  try {
+    rotated = await api.rotateSecret(
+      subscription.id,
+      { grace_period_seconds: options.graceSeconds },
+      { idempotencyKey, ignoreInterrupt: true },
+    );
+  } catch (error) {
+    throw withRetryHint(error, options, idempotencyKey);
+  }
+  let handOff: HandOffResult;
+  try {
+    handOff = await handOffSecret(context, {
+      subscriptionId: subscription.id,
+      secret: rotated.signing_secret,
+      destination,
+      rotation: { previousExpiresAt: rotated.previous_secret_expires_at },
+    });
+  } catch (error) {
+    io.warn(`the secret of ${subscription.id} WAS rotated: deliveries are signed with the new secret now`);
+    explainGrace(context, rotated.previous_secret_expires_at);
+    if (error instanceof SecretFallbackError) throw error;
+    // Not even a fallback file could take it: the same Idempotency-Key gets the same answer,
+    // and so the same secret, again once a store works.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new SecretStoreError(`the new signing secret of ${subscription.id} could not be stored anywhere (${reason})`, {
+      hint: `once a store works, within 24 h, \`${retryCommand(options, idempotencyKey)}\` gets the same new secret again (it does not rotate a second time)`,
+      cause: error,
+    });
+  }
 
   if (context.globals.json) {
     io.printJson({
@@ -88,6 +139,9 @@ export async function run(options: RotateOptions, context: Context): Promise<voi
     ]);
   }
   reportNextSteps(context, subscription, rotated, handOff);
+  if (context.signal.aborted) {
+    io.warn(`interrupted, but only after the secret of ${subscription.id} was rotated; its new signing secret is in ${handOff.description}`);
+  }
 }
 
 async function describePlan(context: Context, subscription: Subscription, options: RotateOptions, destination: SecretDestination): Promise<void> {
@@ -150,14 +204,16 @@ function reportNextSteps(context: Context, subscription: Subscription, rotated: 
   io.hint(`run the receiver with ${both}: intelliauth-webhooks secret exec ${subscription.id} -- <your receiver command>`);
 }
 
+function retryCommand(options: RotateOptions, key: string): string {
+  return `intelliauth-webhooks rotate ${options.id} --grace ${options.graceSeconds}s --idempotency-key ${key}`;
+}
+
 /**
  * When the call's outcome is unknown (the platform may have rotated and its answer was lost),
  * the same Idempotency-Key gets that answer, and the secret in it, again.
  */
 function withRetryHint(error: unknown, options: RotateOptions, key: string): unknown {
-  const hint =
-    `the platform may have rotated anyway; within 24 h, \`intelliauth-webhooks rotate ${options.id} --grace ${options.graceSeconds}s ` +
-    `--idempotency-key ${key}\` (with the same --secret-store) gets that answer, and the new secret, again`;
+  const hint = `the platform may have rotated anyway; within 24 h, \`${retryCommand(options, key)}\` (with the same --secret-store) gets that answer, and the new secret, again`;
   if (error instanceof UnavailableError) return new UnavailableError(error.message, { hint, cause: error });
   if (error instanceof ApiError && (error.status >= 500 || error.status === 429)) {
     return new ApiError({
