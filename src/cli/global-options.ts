@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { parseNumber } from './parse.ts';
 
 /** Options every command accepts, before or after the command name. */
 export interface GlobalOptions {
@@ -31,7 +32,7 @@ export function addGlobalOptions(program: Command): Command {
 }
 
 export function readGlobalOptions(raw: Record<string, unknown>): GlobalOptions {
-  const timeout = raw.timeout === undefined ? undefined : Number(raw.timeout);
+  const timeout = raw.timeout === undefined ? undefined : parseNumber('--timeout', raw.timeout, { min: 0.001 });
   return {
     json: raw.json === true,
     profile: typeof raw.profile === 'string' ? raw.profile : undefined,
@@ -41,6 +42,6 @@ export function readGlobalOptions(raw: Record<string, unknown>): GlobalOptions {
     color: raw.color === false ? false : undefined,
     debug: raw.debug === true,
     quiet: raw.quiet === true,
-    timeoutMs: timeout === undefined || !Number.isFinite(timeout) || timeout <= 0 ? undefined : timeout * 1000,
+    timeoutMs: timeout === undefined ? undefined : timeout * 1000,
   };
 }
