@@ -1,11 +1,9 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { Binder } from '../../cli/command.ts';
 import { optionalString } from '../../cli/parse.ts';
-import { UsageError } from '../../errors.ts';
-import { checkDescription, checkName, collect, parseEventsFlag } from '../shared/subscription-flags.ts';
+import { addSecretDestinationOptions, parseIdempotencyKey, parseSecretDestinationFlags, type SecretStoreChoice } from '../shared/secret-destination.ts';
+import { checkDescription, checkName, collect, parseEventsFlags } from '../shared/subscription-flags.ts';
 
-export const SECRET_STORE_CHOICES = ['keychain', 'file', 'stdout'] as const;
-export type SecretStoreChoice = (typeof SECRET_STORE_CHOICES)[number];
 
 export interface CreateOptions {
   name: string | undefined;
@@ -24,8 +22,6 @@ export interface CreateOptions {
   yes: boolean;
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
 export function createCommand(bind: Binder): Command {
   const command = new Command('create')
     .description('Create a webhook subscription and put its signing secret (shown once by the platform) in a safe place')
@@ -33,9 +29,8 @@ export function createCommand(bind: Binder): Command {
     .option('--url <url>', 'receiver URL (public https://; loopback and http:// only on an emulator started with --allow-private-targets)')
     .option('--events <selectors>', 'event selectors, comma-separated or repeated: types (user.signed_up), categories (user.*)', collect)
     .option('--all-events', 'subscribe to * (every event type, including those added later)')
-    .option('--description <text>', 'optional description')
-    .addOption(new Option('--secret-store <store>', 'where the signing secret goes').choices(SECRET_STORE_CHOICES))
-    .option('--secret-file <path>', 'with --secret-store file: a new file, created with mode 0600 (never overwritten)')
+    .option('--description <text>', 'optional description');
+  addSecretDestinationOptions(command)
     .option('--force', 'allow a receiver outside the profile\'s allowed_receiver_hosts')
     .option('--idempotency-key <key>', 'reuse a key from an earlier attempt: the platform answers that attempt again instead of creating a second subscription')
     .option('-y, --yes', 'with --secret-store stdout: print the secret even when stdout is a terminal')
@@ -59,27 +54,10 @@ export function createCommand(bind: Binder): Command {
 }
 
 export function toCreateOptions(opts: Record<string, unknown>): CreateOptions {
-  const rawEvents = (opts.events as string[] | undefined) ?? [];
   const allEvents = opts.allEvents === true;
-  let events = rawEvents.length > 0 ? parseEventsFlag(rawEvents) : undefined;
-  if (allEvents) {
-    if (events !== undefined && !(events.length === 1 && events[0] === '*')) {
-      throw new UsageError('--all-events subscribes to every event type; it cannot be combined with other --events', {
-        hint: 'drop --all-events, or drop --events',
-      });
-    }
-    events = ['*'];
-  }
-  const secretFile = optionalString(opts.secretFile);
-  const storeFlag = optionalString(opts.secretStore) as SecretStoreChoice | undefined;
-  if (secretFile !== undefined && storeFlag !== undefined && storeFlag !== 'file') {
-    throw new UsageError(`--secret-file goes with --secret-store file, not --secret-store ${storeFlag}`);
-  }
-  if (secretFile !== undefined && secretFile.trim() === '') throw new UsageError('--secret-file needs a path');
-  const idempotencyKey = optionalString(opts.idempotencyKey);
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-    throw new UsageError('--idempotency-key must be 1 to 255 printable characters without spaces');
-  }
+  const events = parseEventsFlags(opts);
+  const destination = parseSecretDestinationFlags(opts);
+  const idempotencyKey = parseIdempotencyKey(opts.idempotencyKey);
   const name = optionalString(opts.name);
   const description = optionalString(opts.description);
   return {
@@ -88,9 +66,7 @@ export function toCreateOptions(opts: Record<string, unknown>): CreateOptions {
     events,
     description: description === undefined ? undefined : checkDescription(description),
     allEvents,
-    secretStore: storeFlag ?? (secretFile !== undefined ? 'file' : 'keychain'),
-    secretStoreExplicit: storeFlag !== undefined || secretFile !== undefined,
-    secretFile,
+    ...destination,
     force: opts.force === true,
     idempotencyKey,
     yes: opts.yes === true,

@@ -7,6 +7,19 @@ import { parseSelectorList, selectorKind } from '../../domain/selectors.ts';
 import { UsageError } from '../../errors.ts';
 
 /** `--events a,b --events c`: selectors in order, duplicates dropped, syntax checked. */
+/** --events and --all-events together: the selectors, ['*'] for --all-events, undefined for neither. */
+export function parseEventsFlags(opts: Record<string, unknown>): string[] | undefined {
+  const rawEvents = (opts.events as string[] | undefined) ?? [];
+  const events = rawEvents.length > 0 ? parseEventsFlag(rawEvents) : undefined;
+  if (opts.allEvents !== true) return events;
+  if (events !== undefined && !(events.length === 1 && events[0] === '*')) {
+    throw new UsageError('--all-events subscribes to every event type; it cannot be combined with other --events', {
+      hint: 'drop --all-events, or drop --events',
+    });
+  }
+  return ['*'];
+}
+
 export function parseEventsFlag(values: readonly string[], flag = '--events'): string[] {
   const selectors = parseSelectorList(values);
   if (selectors.length === 0) throw new UsageError(`${flag} needs at least one event selector`, { hint: eventsHint() });

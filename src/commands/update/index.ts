@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { Binder } from '../../cli/command.ts';
 import { optionalString } from '../../cli/parse.ts';
 import { UsageError } from '../../errors.ts';
-import { checkDescription, checkName, collect, parseEventsFlag } from '../shared/subscription-flags.ts';
+import { checkDescription, checkName, collect, parseEventsFlags } from '../shared/subscription-flags.ts';
 
 export interface UpdateOptions {
   id: string;
@@ -31,17 +31,8 @@ export function updateCommand(bind: Binder): Command {
 
 export function toUpdateOptions(id: string, opts: Record<string, unknown>): UpdateOptions {
   if (id.trim() === '') throw new UsageError('the subscription id must not be empty');
-  const rawEvents = (opts.events as string[] | undefined) ?? [];
   const allEvents = opts.allEvents === true;
-  let events = rawEvents.length > 0 ? parseEventsFlag(rawEvents) : undefined;
-  if (allEvents) {
-    if (events !== undefined && !(events.length === 1 && events[0] === '*')) {
-      throw new UsageError('--all-events subscribes to every event type; it cannot be combined with other --events', {
-        hint: 'drop --all-events, or drop --events',
-      });
-    }
-    events = ['*'];
-  }
+  const events = parseEventsFlags(opts);
   const name = optionalString(opts.name);
   const description = optionalString(opts.description);
   return {
