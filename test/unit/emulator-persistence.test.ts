@@ -246,10 +246,12 @@ describe('emulator persistence', () => {
       };
       const workers = Array.from({ length: 6 }, worker);
       await eventually(() => acknowledged.length >= 60 || undefined, 8000, 'triggers under way');
+      // Listen before killing: the exit may be over by the time the workers have stopped.
+      const exited = new Promise((resolve) => one.child.once('exit', resolve));
       one.child.kill('SIGKILL');
       stop = true;
       await Promise.all(workers);
-      await new Promise((resolve) => one.child.once('exit', resolve));
+      await exited;
 
       const snapshot = JSON.parse(readFileSync(path, 'utf8'));
       assert.equal(snapshot.format, 'intelliauth-emulator-state');
