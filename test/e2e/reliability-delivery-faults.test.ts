@@ -184,7 +184,15 @@ test('delivery under load and faults: every event ends delivered or dead-lettere
 
   await triggering;
   const triggersDone = Date.now();
-  // Second kill: no more triggers, only retries (written to disk lazily) in flight.
+  // Second kill: no more triggers, only retries (written to disk lazily) in flight. Wait
+  // (bounded) until a late attempt of this process has failed recently, so that its next
+  // attempt, seconds away at this time scale, is certainly pending when the kill comes.
+  const pendingBy = Date.now() + 30_000;
+  const lateFailurePending = () =>
+    receivers.some((receiver) =>
+      receiver.requests.some((r) => r.epoch === epoch && r.status >= 500 && r.attempt >= 4 && r.attempt < 6 && Date.now() - r.at < 1000),
+    );
+  while (!lateFailurePending() && Date.now() < pendingBy) await sleep(20);
   await observe(current.api);
   await killAndRestart();
 
