@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEAD_LETTER_TTL_SECONDS, type DeadLetter, type DeliveryRecord, type Subscription } from '../../src/domain/contract.ts';
-import { MAX_ATTEMPTS } from '../../src/domain/retry-schedule.ts';
+import { JITTER_FRACTION, MAX_ATTEMPTS, RETRY_DELAYS_SECONDS } from '../../src/domain/retry-schedule.ts';
 import { cleanEnv, tempHome } from '../helpers/cli.ts';
 import { ApiPool, spawnEmulator, type EmulatorChild } from '../helpers/emulator-child.ts';
 import { startFlakyReceiver, type FlakyReceiver, type ReceivedAttempt } from '../helpers/flaky-receiver.ts';
@@ -17,6 +17,10 @@ import { startFlakyReceiver, type FlakyReceiver, type ReceivedAttempt } from '..
 // series within a second, so a kill right after the last trigger would find almost none in
 // flight, and (at 100000) dead letters would expire 6 s after they were made, before the
 // restarted emulator could be asked about them.
+//
+// Triggers are paced to take at least TRIGGER_SPAN_MS: on a fast machine they would
+// otherwise all be answered before the first dead letter exists (about 10.5 s in), and the
+// second kill would find no retry series left to cut.
 //
 // The emulator is killed with SIGKILL twice, each time right after the test read
 // subscriptions, dead letters and the newest feed records from the API, and restarted on the
@@ -36,6 +40,9 @@ const EVENTS = 20_000;
 const TIME_SCALE = 5000;
 const FAIL_RATE = 0.3;
 const TRIGGER_CONCURRENCY = 64;
+const TRIGGER_SPAN_MS = 24_000;
+/** How long before the kill a pending retry must still be due, to be certainly pending. */
+const KILL_MARGIN_MS = 2000;
 /** One subscription per receiver, each matching exactly one of these types. */
 const ROUTES = [
   { type: 'user.signed_in', selector: 'user.signed_in' },
@@ -103,6 +110,8 @@ test('delivery under load and faults: every event ends delivered or dead-lettere
     Array.from({ length: TRIGGER_CONCURRENCY }, async () => {
       while (nextIndex < EVENTS) {
         const index = nextIndex++;
+        const due = started + (index * TRIGGER_SPAN_MS) / EVENTS;
+        if (due > Date.now()) await sleep(due - Date.now());
         const route = index % ROUTES.length;
         for (;;) {
           const tenant = current;
@@ -185,14 +194,15 @@ test('delivery under load and faults: every event ends delivered or dead-lettere
   await triggering;
   const triggersDone = Date.now();
   // Second kill: no more triggers, only retries (written to disk lazily) in flight. Wait
-  // (bounded) until a late attempt of this process has failed recently, so that its next
-  // attempt, seconds away at this time scale, is certainly pending when the kill comes.
+  // (bounded) until an attempt of this process has failed so recently that its next attempt
+  // is still due, even at its earliest jitter, well after the kill.
   const pendingBy = Date.now() + 30_000;
-  const lateFailurePending = () =>
-    receivers.some((receiver) =>
-      receiver.requests.some((r) => r.epoch === epoch && r.status >= 500 && r.attempt >= 4 && r.attempt < 6 && Date.now() - r.at < 1000),
-    );
-  while (!lateFailurePending() && Date.now() < pendingBy) await sleep(20);
+  const nextAttemptCertainlyPending = (request: ReceivedAttempt) => {
+    if (request.epoch !== epoch || request.status < 500 || request.attempt >= MAX_ATTEMPTS) return false;
+    const earliestDelayMs = ((RETRY_DELAYS_SECONDS[request.attempt - 1]! * 1000) / TIME_SCALE) * (1 - JITTER_FRACTION);
+    return Date.now() - request.at < earliestDelayMs - KILL_MARGIN_MS;
+  };
+  while (!receivers.some((receiver) => receiver.requests.some(nextAttemptCertainlyPending)) && Date.now() < pendingBy) await sleep(20);
   await observe(current.api);
   await killAndRestart();
 
@@ -351,7 +361,6 @@ test('delivery under load and faults: every event ends delivered or dead-lettere
   const resumedSeries = kills.map(
     (_, index) => [...requestsByEvent.values()].filter((requests) => requests.some((r) => r.epoch === index) && requests.some((r) => r.epoch === index + 1)).length,
   );
-  assert.ok(resumedSeries.every((count) => count > 0), `every kill must cut retry series short (series resumed: ${resumedSeries.join(', ')})`);
 
   // Dead letters at the end: every series that ended dead-lettered is listed (unless expired).
   const endDeadLetters = new Set<string>();
@@ -372,6 +381,7 @@ test('delivery under load and faults: every event ends delivered or dead-lettere
   );
   t.diagnostic(`delivery-faults: events ${acknowledged.size}, lost ${lost}, duplicates beyond at-least-once retries ${duplicates}`);
   assert.deepEqual(problems, []);
+  assert.ok(resumedSeries.every((count) => count > 0), `every kill must cut retry series short (series resumed: ${resumedSeries.join(', ')})`);
   assert.equal(lost, 0);
   assert.equal(acknowledged.size, EVENTS);
   assert.equal(delivered + deadLettered, EVENTS + phantoms.length);
