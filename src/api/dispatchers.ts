@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 
 // What carries the API client's requests: undici's Agent, or its EnvHttpProxyAgent when
-// proxy variables are set, both loaded on first use. RequestDispatcher is the one call of
+// proxy variables are set, each loaded on first use. RequestDispatcher is the one call of
 // theirs the client makes, so tests can stand in for it.
 
 export interface DispatchOptions {
@@ -48,8 +48,27 @@ function keepWasmCompileCheap(): void {
   if (Number(process.versions.v8.split('.')[0]) < 12) setFlagsFromString('--liftoff-only');
 }
 
-/** undici, loaded on the first request, so commands that make none never pay for it. */
-export function loadUndici(): Pick<typeof import('undici'), 'Agent' | 'EnvHttpProxyAgent'> {
+type Undici = typeof import('undici');
+
+/**
+ * undici's own files for the two dispatchers the client uses, loaded on the first request so
+ * commands that make none never pay for it. The package's entry point loads all of undici
+ * (fetch, WebSocket, caches, mocks, SQLite): 120 ms of a command's start on Node 20, where
+ * these files take 45 ms. `request` is what the entry point puts on every dispatcher.
+ * These paths are not undici's public API: test/unit/api-dispatchers.test.ts checks that
+ * they still give the package's own classes, so an upgrade that moves them fails there.
+ */
+export function loadUndici(): Pick<Undici, 'Agent'> {
   keepWasmCompileCheap();
-  return requireModule('undici') as typeof import('undici');
+  const Dispatcher = requireModule('undici/lib/dispatcher/dispatcher.js') as Undici['Dispatcher'];
+  if (typeof Dispatcher.prototype.request !== 'function') {
+    Dispatcher.prototype.request = requireModule('undici/lib/api/api-request.js') as Undici['Dispatcher']['prototype']['request'];
+  }
+  return { Agent: requireModule('undici/lib/dispatcher/agent.js') as Undici['Agent'] };
+}
+
+/** undici's proxy-aware dispatcher, only when proxy variables are set. */
+export function loadUndiciProxy(): Pick<Undici, 'EnvHttpProxyAgent'> {
+  loadUndici();
+  return { EnvHttpProxyAgent: requireModule('undici/lib/dispatcher/env-http-proxy-agent.js') as Undici['EnvHttpProxyAgent'] };
 }

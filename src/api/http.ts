@@ -3,7 +3,7 @@
 // errors that never echo what the server sent back.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { loadUndici, type RequestDispatcher } from './dispatchers.ts';
+import { loadUndici, loadUndiciProxy, type RequestDispatcher } from './dispatchers.ts';
 import { ApiError, InterruptedError, UnavailableError, UsageError } from '../errors.ts';
 import { IDEMPOTENCY_HEADER } from '../domain/contract.ts';
 import { backoffMs } from '../domain/retry-schedule.ts';
@@ -88,10 +88,9 @@ export function proxySettings(env: Env): { httpProxy: string; httpsProxy: string
 export function createDispatcher(env: Env): RequestDispatcher {
   const options = { keepAliveTimeout: 4_000 };
   const proxy = proxySettings(env);
-  const { Agent, EnvHttpProxyAgent } = loadUndici();
-  if (!proxy) return new Agent(options);
+  if (!proxy) return new (loadUndici().Agent)(options);
   // Plain-http targets (the emulator) go through the proxy as absolute-form requests.
-  return new EnvHttpProxyAgent({ ...options, ...proxy, proxyTunnel: false });
+  return new (loadUndiciProxy().EnvHttpProxyAgent)({ ...options, ...proxy, proxyTunnel: false });
 }
 
 export function createHttp(options: HttpOptions): Http {
