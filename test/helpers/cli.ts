@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 // Runs the built CLI as a child process, the way users and CI do.
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const BIN = join(ROOT, 'bin', 'intelliauth-webhooks.js');
+export const BIN = join(ROOT, 'bin', 'intelliauth-webhooks.cjs');
 
 export interface CliResult {
   code: number | null;

@@ -22,7 +22,7 @@ export function snapshotApp(): string {
       cpSync(join(ROOT, 'bin'), join(target, 'bin'), { recursive: true });
       cpSync(join(ROOT, 'dist'), join(target, 'dist'), { recursive: true });
       cpSync(join(ROOT, 'package.json'), join(target, 'package.json'));
-      const bin = join(target, 'bin', 'intelliauth-webhooks.js');
+      const bin = join(target, 'bin', 'intelliauth-webhooks.cjs');
       execFileSync(process.execPath, [bin, '--version'], { stdio: 'ignore' });
       return bin;
     } catch (error) {

@@ -12,7 +12,7 @@ export interface Figure {
 }
 
 export interface BenchContext {
-  /** bin/intelliauth-webhooks.js of the snapshot the bench runs. */
+  /** bin/intelliauth-webhooks.cjs of the snapshot the bench runs. */
   bin: string;
   /** Scratch directory (homes, time(1) output). */
   scratch: string;
