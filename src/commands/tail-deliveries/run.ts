@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { access, constants, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Context } from '../../cli/context.ts';
+import { keepYoungGenerationSmall } from '../../cli/runtime-tuning.ts';
 import type { DeliveryRecord } from '../../domain/contract.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { idTime } from '../../domain/ids.ts';
@@ -39,6 +40,7 @@ interface Plan {
 
 export async function run(options: TailOptions, context: Context, deps: TailDependencies = {}): Promise<number> {
   const { io } = context;
+  keepYoungGenerationSmall();
   const startedAt = context.now();
   const windowMs = options.windowSeconds * 1000;
   const windowStartMs = startedAt - windowMs;
