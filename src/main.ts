@@ -4,6 +4,7 @@ import { buildProgram } from './cli/program.ts';
 import { createContext } from './cli/create-context.ts';
 import type { ContextOverrides, Env } from './cli/context.ts';
 import { readGlobalOptions } from './cli/global-options.ts';
+import { oneLine, reportCliError } from './cli/report-error.ts';
 
 export interface MainDependencies {
   streams?: IOStreams;
@@ -93,22 +94,12 @@ function report(error: unknown, io: IO, interrupted: boolean): number {
     io.error('interrupted');
     return EXIT_CODES.interrupted;
   }
-  if (error instanceof CliError) {
-    io.error(oneLine(error.message));
-    if (error.hint) io.hint(error.hint);
-    if (io.debugEnabled && error.cause instanceof Error) io.debug(`caused by: ${oneLine(error.cause.message)}`);
-    return exitCodeFor(error);
-  }
+  if (error instanceof CliError) return reportCliError(io, error);
   const message = error instanceof Error ? error.message : String(error);
   io.error(`unexpected error: ${oneLine(message)}`);
   if (io.debugEnabled && error instanceof Error && error.stack) io.debug(error.stack);
   else io.hint('run again with --debug for details, and report it if it persists');
   return EXIT_CODES.unexpected;
-}
-
-function oneLine(text: string): string {
-  const line = text.replace(/\s*\n\s*/g, ' ').trim();
-  return line.length > 500 ? `${line.slice(0, 497)}...` : line;
 }
 
 function isCommanderError(error: unknown): boolean {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { basename, resolve } from 'node:path';
 import type { Context } from '../../cli/context.ts';
+import { reportCliError } from '../../cli/report-error.ts';
 import type { CreateSubscriptionBody, EventType, Subscription } from '../../domain/contract.ts';
 import { anySelectorMatches, selectorKind } from '../../domain/selectors.ts';
 import { secretFingerprint } from '../../domain/signature.ts';
 import type { ApiClient } from '../../api/client.ts';
-import { ApiError, CliError, exitCodeFor, InterruptedError, SecretFallbackError, SecretStoreError, UnavailableError, UsageError } from '../../errors.ts';
+import { ApiError, InterruptedError, SecretFallbackError, SecretStoreError, UnavailableError, UsageError } from '../../errors.ts';
 import { subscriptionDetails } from '../../output/format.ts';
 import { printDetails, sanitizeCell } from '../../output/table.ts';
 import { checkSecretFileWritable } from '../../secrets/secret-file.ts';
@@ -32,6 +33,7 @@ import {
   receiverUrlPromptProblem,
   type ReceiverUrlPolicy,
 } from '../shared/subscription-input.ts';
+import { beforeTheCall, reportedIfInterrupted } from '../shared/one-time-secret-call.ts';
 import type { CreateOptions } from './index.ts';
 
 const NOTHING_CREATED = 'nothing was created';
@@ -52,16 +54,7 @@ export async function run(options: CreateOptions, context: Context): Promise<num
       hint: 'use --secret-store keychain or file with --json, or drop --json (the summary then goes to stderr)',
     });
   }
-  let prepared: Prepared;
-  try {
-    prepared = await prepare(options, context);
-  } catch (error) {
-    if (error instanceof InterruptedError && !error.message.includes(NOTHING_CREATED)) {
-      throw new InterruptedError(`${error.message}; ${NOTHING_CREATED}`);
-    }
-    throw error;
-  }
-  const { body, destination, urlPolicy } = prepared;
+  const { body, destination, urlPolicy } = await beforeTheCall(context, NOTHING_CREATED, () => prepare(options, context));
   const idempotencyKey = options.idempotencyKey ?? randomUUID();
   const api = await context.api();
   if (context.signal.aborted) throw new InterruptedError(`interrupted; ${NOTHING_CREATED}`);
@@ -69,25 +62,14 @@ export async function run(options: CreateOptions, context: Context): Promise<num
   // once: a signal waits until the secret is stored (or in the fallback file) and the user
   // has been told what exists now. A second signal ends the process right after that.
   const outcome = await context.uninterruptible(async () => {
-    let done: CreateOutcome;
-    try {
-      done = await createAndHandOff(context, api, body, destination, idempotencyKey, urlPolicy);
-    } catch (error) {
-      // Interrupted meanwhile: said here, not by main(), or the way to get the secret (the
-      // Idempotency-Key in the hint) is lost with the process.
-      if (!context.signal.aborted || !(error instanceof CliError)) throw error;
-      io.error(error.message.replace(/\s*\n\s*/g, ' '));
-      if (error.hint) io.hint(error.hint);
-      return exitCodeFor(error);
-    }
+    const done = await reportedIfInterrupted(context, () => createAndHandOff(context, api, body, destination, idempotencyKey, urlPolicy));
+    if (typeof done === 'number') return done;
     await report(context, done, destination, urlPolicy.deferredToEmulator);
     if (context.signal.aborted) {
       io.warn(`interrupted, but only after ${done.subscription.id} was created; its signing secret is in ${describeLocation(done.location)}`);
       if (done.fallback) {
         // Said here, not by main(): the process may end as soon as this step returns.
-        io.error(done.fallback.message);
-        if (done.fallback.hint) io.hint(done.fallback.hint);
-        return exitCodeFor(done.fallback);
+        return reportCliError(io, done.fallback);
       }
     }
     return done;

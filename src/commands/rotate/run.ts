@@ -4,7 +4,7 @@ import { confirmOrRequireYes } from '../../cli/confirm.ts';
 import type { RotatedSecret, Subscription } from '../../domain/contract.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import type { ApiClient } from '../../api/client.ts';
-import { ApiError, CliError, exitCodeFor, InterruptedError, SecretFallbackError, SecretStoreError, UnavailableError, UsageError } from '../../errors.ts';
+import { ApiError, SecretFallbackError, SecretStoreError, UnavailableError, UsageError } from '../../errors.ts';
 import { formatLocalAndUtc } from '../../output/format.ts';
 import { printDetails, sanitizeCell } from '../../output/table.ts';
 import {
@@ -15,6 +15,7 @@ import {
   type HandOffResult,
   type SecretDestination,
 } from '../../secrets/signing-secrets.ts';
+import { beforeTheCall, reportedIfInterrupted } from '../shared/one-time-secret-call.ts';
 import { resolveSecretDestination } from '../shared/secret-destination.ts';
 import type { RotateOptions } from './index.ts';
 
@@ -25,33 +26,15 @@ import type { RotateOptions } from './index.ts';
 const NOTHING_CHANGED = 'nothing was changed';
 
 export async function run(options: RotateOptions, context: Context): Promise<number | void> {
-  let prepared: { destination: SecretDestination; api: ApiClient; subscription: Subscription };
-  try {
-    prepared = await prepare(options, context);
-  } catch (error) {
-    if (error instanceof InterruptedError && !error.message.includes(NOTHING_CHANGED)) {
-      throw new InterruptedError(`${error.message}; ${NOTHING_CHANGED}`);
-    }
-    throw error;
-  }
-  const { destination, api, subscription } = prepared;
-  if (context.signal.aborted) throw new InterruptedError(`interrupted; ${NOTHING_CHANGED}`);
-
+  const { destination, api, subscription } = await beforeTheCall(context, NOTHING_CHANGED, () => prepare(options, context));
   const idempotencyKey = options.idempotencyKey ?? randomUUID();
   // From the moment the request leaves, the platform may hand out a secret it shows only
   // once: a signal waits until the secret is stored (or in the fallback file) and the user
   // has been told where. A second signal ends the process as soon as this step returns, so
   // everything worth saying is said inside it.
   return context.uninterruptible(async () => {
-    try {
-      await rotateAndHandOff(context, options, api, subscription, destination, idempotencyKey);
-    } catch (error) {
-      if (!context.signal.aborted || !(error instanceof CliError)) throw error;
-      context.io.error(error.message.replace(/\s*\n\s*/g, ' '));
-      if (error.hint) context.io.hint(error.hint);
-      return exitCodeFor(error);
-    }
-    return undefined;
+    const exitCode = await reportedIfInterrupted(context, () => rotateAndHandOff(context, options, api, subscription, destination, idempotencyKey));
+    return typeof exitCode === 'number' ? exitCode : undefined;
   });
 }
 
