@@ -104,6 +104,9 @@ export function runChild(
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, killed });
     });
+    // A child that exits before reading its input (a failed start) closes the pipe: EPIPE
+    // here is not the test's concern, its exit is.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }
