@@ -85,6 +85,8 @@ export class ApiError extends CliError {
   readonly requestId: string | undefined;
   readonly details: Record<string, unknown> | undefined;
   readonly retryAfterSeconds: number | undefined;
+  /** The platform's message, without the request id the full message ends with. */
+  readonly platformMessage: string;
   constructor(init: {
     status: number;
     code: string;
@@ -101,6 +103,13 @@ export class ApiError extends CliError {
     this.requestId = init.requestId;
     this.details = init.details;
     this.retryAfterSeconds = init.retryAfterSeconds;
+    this.platformMessage = init.message;
+  }
+
+  /** The same error with the hint of a command that knows better what to do next. */
+  withHint(hint: string): ApiError {
+    const { status, code, platformMessage: message, requestId, details, retryAfterSeconds } = this;
+    return new ApiError({ status, code, message, requestId, details, retryAfterSeconds, hint });
   }
 }
 

@@ -136,7 +136,7 @@ function scrub(error: unknown, secret: string): unknown {
     return new ApiError({
       status: error.status,
       code: error.code,
-      message: clean(error.message.replace(/ \(request [^)]*\)$/, '')),
+      message: clean(error.platformMessage),
       requestId: error.requestId,
       retryAfterSeconds: error.retryAfterSeconds,
       ...(typeof hint === 'string' ? { hint: clean(hint) } : {}),

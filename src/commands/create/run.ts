@@ -318,14 +318,7 @@ function explainCreateFailure(error: unknown, idempotencyKey: string): unknown {
   // The request itself ignores signals; only getting a token before it can be cut short.
   if (error instanceof InterruptedError) return new InterruptedError(`${error.message}; ${NOTHING_CREATED}`);
   if (error instanceof ApiError && error.code === 'idempotency_conflict') {
-    return new ApiError({
-      status: error.status,
-      code: error.code,
-      message: error.message.replace(/\s*\(request [^)]*\)$/, ''),
-      requestId: error.requestId,
-      details: error.details,
-      hint: `--idempotency-key ${idempotencyKey} was used before with other values: repeat that exact command to get its answer, or use a new key`,
-    });
+    return error.withHint(`--idempotency-key ${idempotencyKey} was used before with other values: repeat that exact command to get its answer, or use a new key`);
   }
   // A 429 can end a series of retries whose earlier attempts reached the platform (an answer
   // lost on the wire): the outcome is as unknown as after a 5xx.
@@ -333,15 +326,7 @@ function explainCreateFailure(error: unknown, idempotencyKey: string): unknown {
   if (!unknownOutcome) return error;
   const hint = `the subscription may or may not exist now: run the same command again with --idempotency-key ${idempotencyKey} to get the platform's answer (and the secret) without creating a second one`;
   if (error instanceof ApiError) {
-    return new ApiError({
-      status: error.status,
-      code: error.code,
-      message: error.message.replace(/\s*\(request [^)]*\)$/, ''),
-      requestId: error.requestId,
-      details: error.details,
-      retryAfterSeconds: error.retryAfterSeconds,
-      hint,
-    });
+    return error.withHint(hint);
   }
   return new UnavailableError((error as UnavailableError).message, { hint, cause: error });
 }

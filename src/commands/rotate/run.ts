@@ -199,15 +199,7 @@ function withRetryHint(error: unknown, options: RotateOptions, key: string): unk
   const hint = `the platform may have rotated anyway; within 24 h, \`${retryCommand(options, key)}\` (with the same --secret-store) gets that answer, and the new secret, again`;
   if (error instanceof UnavailableError) return new UnavailableError(error.message, { hint, cause: error });
   if (error instanceof ApiError && (error.status >= 500 || error.status === 429)) {
-    return new ApiError({
-      status: error.status,
-      code: error.code,
-      message: error.message.replace(/\s*\(request [^)]*\)$/, ''),
-      requestId: error.requestId,
-      details: error.details,
-      retryAfterSeconds: error.retryAfterSeconds,
-      hint,
-    });
+    return error.withHint(hint);
   }
   return error;
 }

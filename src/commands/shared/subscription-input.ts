@@ -65,14 +65,7 @@ export function receiverUrlPromptProblem(value: string, policy: UrlPolicy, rule:
 /** The emulator's own refusal of a private receiver, with a hint to the flag that allows it. */
 export function explainUrlRefusal(error: unknown, policy: ReceiverUrlPolicy): unknown {
   if (!(error instanceof ApiError) || error.code !== 'url_not_allowed' || !policy.deferredToEmulator) return error;
-  return new ApiError({
-    status: error.status,
-    code: error.code,
-    message: error.message.replace(/\s*\(request [^)]*\)$/, ''),
-    requestId: error.requestId,
-    details: error.details,
-    hint: 'the local emulator refuses loopback, private and http:// receivers unless it was started with --allow-private-targets',
-  });
+  return error.withHint('the local emulator refuses loopback, private and http:// receivers unless it was started with --allow-private-targets');
 }
 
 // ---- allowed_receiver_hosts ----------------------------------------------------------------
