@@ -22,12 +22,13 @@ export interface SubscriptionFixture {
   close(): Promise<void>;
 }
 
-let counter = 0;
-
-export async function startSubscriptionFixture(options: { plan?: Plan; scopes?: string[] } = {}): Promise<SubscriptionFixture> {
-  const emulator = await startTestEmulator({ plan: options.plan ?? 'enterprise', allowPrivateTargets: true, ...(options.scopes ? { scopes: options.scopes } : {}) });
-  const home = await mkdtemp(join(tmpdir(), 'iaw-subs-'));
-  const env = (extra: Record<string, string | undefined> = {}) => ({
+/** A private home and credentials for an emulator, as the CLI reads them from the environment. */
+export function emulatorEnv(
+  emulator: Pick<TestEmulator, 'tenantUrl' | 'clientId' | 'clientSecret'>,
+  home: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
     HOME: home,
     XDG_CONFIG_HOME: join(home, 'config'),
     XDG_DATA_HOME: join(home, 'data'),
@@ -36,7 +37,15 @@ export async function startSubscriptionFixture(options: { plan?: Plan; scopes?: 
     INTELLIAUTH_M2M_CLIENT_ID: emulator.clientId,
     INTELLIAUTH_M2M_CLIENT_SECRET: emulator.clientSecret,
     ...extra,
-  });
+  };
+}
+
+let counter = 0;
+
+export async function startSubscriptionFixture(options: { plan?: Plan; scopes?: string[] } = {}): Promise<SubscriptionFixture> {
+  const emulator = await startTestEmulator({ plan: options.plan ?? 'enterprise', allowPrivateTargets: true, ...(options.scopes ? { scopes: options.scopes } : {}) });
+  const home = await mkdtemp(join(tmpdir(), 'iaw-subs-'));
+  const env = (extra: Record<string, string | undefined> = {}) => ({ ...emulatorEnv(emulator, home), ...extra });
   return {
     emulator,
     home,

@@ -23,6 +23,7 @@ import {
 } from '../../src/commands/shared/subscription-input.ts';
 import { makeTestContext, type ScriptedAnswer, type TestContext } from '../helpers/context.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-harness.ts';
+import { emulatorEnv } from '../helpers/subscriptions.ts';
 
 // `create` in-process: argv to options, and run() against an in-process emulator with the
 // terminal on and off, an in-memory keychain that can be told to fail, and scripted prompts.
@@ -51,16 +52,7 @@ beforeEach(async () => {
 });
 
 function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, 'config'),
-    XDG_DATA_HOME: join(home, 'data'),
-    XDG_CACHE_HOME: join(home, 'cache'),
-    INTELLIAUTH_TENANT_URL: emulator.tenantUrl,
-    INTELLIAUTH_M2M_CLIENT_ID: emulator.clientId,
-    INTELLIAUTH_M2M_CLIENT_SECRET: emulator.clientSecret,
-    ...extra,
-  };
+  return emulatorEnv(emulator, home, extra);
 }
 
 interface Setup extends TestContext {

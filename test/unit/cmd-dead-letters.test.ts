@@ -13,7 +13,7 @@ import { ApiError, exitCodeFor, UsageError } from '../../src/errors.ts';
 import { makeTestContext, type TestContextOptions } from '../helpers/context.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-harness.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { optionsFor } from '../helpers/subscriptions.ts';
+import { emulatorEnv, optionsFor } from '../helpers/subscriptions.ts';
 
 const parseDeadLetters = (argv: string[]) => optionsFor<DeadLettersOptions>(deadLettersCommand, ['dead-letters', ...argv]);
 const parseRedeliver = (argv: string[]) => optionsFor<RedeliverOptions>(redeliverCommand, ['redeliver', ...argv]);
@@ -101,15 +101,7 @@ describe('dead-letters and redeliver: against the emulator (--time-scale 100000)
   const context = (options: TestContextOptions = {}) =>
     makeTestContext({
       ...options,
-      env: {
-        HOME: home,
-        XDG_CONFIG_HOME: join(home, 'config'),
-        XDG_DATA_HOME: join(home, 'data'),
-        XDG_CACHE_HOME: join(home, 'cache'),
-        INTELLIAUTH_TENANT_URL: emulator.tenantUrl,
-        INTELLIAUTH_M2M_CLIENT_ID: emulator.clientId,
-        INTELLIAUTH_M2M_CLIENT_SECRET: emulator.clientSecret,
-      },
+      env: emulatorEnv(emulator, home),
     });
 
   async function deadLettered(count: number): Promise<{ id: string; events: string[] }> {

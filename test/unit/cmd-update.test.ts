@@ -10,6 +10,7 @@ import { exitCodeFor, InterruptedError, UsageError } from '../../src/errors.ts';
 import { MemorySecretStore } from '../../src/secrets/memory-store.ts';
 import { makeTestContext, type ScriptedAnswer, type TestContext } from '../helpers/context.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-harness.ts';
+import { emulatorEnv } from '../helpers/subscriptions.ts';
 
 // `update` in-process against an in-process emulator, with the terminal on and off.
 
@@ -36,16 +37,7 @@ beforeEach(async () => {
 });
 
 function env(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, 'config'),
-    XDG_DATA_HOME: join(home, 'data'),
-    XDG_CACHE_HOME: join(home, 'cache'),
-    INTELLIAUTH_TENANT_URL: emulator.tenantUrl,
-    INTELLIAUTH_M2M_CLIENT_ID: emulator.clientId,
-    INTELLIAUTH_M2M_CLIENT_SECRET: emulator.clientSecret,
-    ...extra,
-  };
+  return emulatorEnv(emulator, home, extra);
 }
 
 function setup(options: { tty?: boolean; json?: boolean; answers?: ScriptedAnswer[] } = {}): TestContext {

@@ -10,6 +10,7 @@ import { CheckFailedError, SecretStoreError, exitCodeFor } from '../../src/error
 import { MemorySecretStore } from '../../src/secrets/memory-store.ts';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/index.ts';
 import { makeTestContext, type TestContextOptions } from '../helpers/context.ts';
+import { emulatorEnv } from '../helpers/subscriptions.ts';
 
 interface Setup {
   home: string;
@@ -24,15 +25,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<S
     await emulator.close({ graceMs: 0 });
     await rm(home, { recursive: true, force: true });
   });
-  const env = {
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, 'config'),
-    XDG_CACHE_HOME: join(home, 'cache'),
-    XDG_DATA_HOME: join(home, 'data'),
-    INTELLIAUTH_TENANT_URL: emulator.tenantUrl,
-    INTELLIAUTH_M2M_CLIENT_ID: emulator.clientId,
-    INTELLIAUTH_M2M_CLIENT_SECRET: emulator.clientSecret,
-  };
+  const env = emulatorEnv(emulator, home);
   return { home, emulator, env };
 }
 
