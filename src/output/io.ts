@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import { Chalk } from 'chalk';
+import { once } from 'node:events';
 
 // The one place that knows about terminals: whether each stream is a TTY, whether colour
 // is on, and whether the tool may prompt. Data goes to stdout; everything else to stderr.
@@ -75,6 +76,39 @@ export class IO {
     this.stdout.write(text);
   }
 
+  /**
+   * Waits while stdout is a slow pipe, so a command streaming pages does not fetch them
+   * faster than they can be written. A reader that went away never drains: 'close' or its
+   * error ends the wait too.
+   */
+  async stdoutDrained(): Promise<void> {
+    const stream = this.stdout as Partial<NodeJS.WritableStream> & { writableNeedDrain?: boolean };
+    if (stream.writableNeedDrain !== true || typeof stream.once !== 'function') return;
+    const emitter = stream as NodeJS.EventEmitter;
+    const ac = new AbortController();
+    try {
+      await Promise.race([once(emitter, 'drain', { signal: ac.signal }), once(emitter, 'close', { signal: ac.signal })]);
+    } catch (error) {
+      if (!isReaderGone(error)) throw error;
+    } finally {
+      ac.abort();
+    }
+  }
+
+  /**
+   * Calls onGone when stdout's reader goes away (EPIPE), which is how `| head` ends a
+   * stream: not an error, so no command reports it as one. Returns the detach function.
+   */
+  onStdoutReaderGone(onGone: () => void): () => void {
+    const stream = this.stdout as Partial<NodeJS.EventEmitter>;
+    if (typeof stream.on !== 'function' || typeof stream.off !== 'function') return () => undefined;
+    const listener = (error: unknown) => {
+      if (isReaderGone(error)) onGone();
+    };
+    stream.on('error', listener);
+    return () => stream.off!('error', listener);
+  }
+
   /** A JSON document on stdout; one per command, so `--json | jq` works. */
   printJson(value: unknown): void {
     this.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -135,4 +169,9 @@ function colourLevel(isTTY: boolean, env: Env, flag: boolean | undefined): 0 | 1
   if (colorterm === 'truecolor' || colorterm === '24bit') return 3;
   if ((env.TERM ?? '').includes('256')) return 2;
   return 1;
+}
+
+function isReaderGone(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED';
 }

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Context } from '../../cli/context.ts';
 import { LIST_LIMIT, type Subscription } from '../../domain/contract.ts';
 import type { IO } from '../../output/io.ts';
@@ -11,14 +10,16 @@ export const TTY_TABLE_ROWS = 500;
 
 export async function run(options: ListOptions, context: Context): Promise<void> {
   const api = await context.api();
-  const reader = watchReader(context.io);
+  // `list --all | head`: once the reader has gone, the remaining pages are not wanted. The
+  // listener stays: the last write may fail after the listing ends.
+  let readerGone = false;
+  context.io.onStdoutReaderGone(() => (readerGone = true));
   const sink = createSink(context);
   const keep = (subscription: Subscription) => options.status === undefined || subscription.status === options.status;
 
   if (options.all) {
     for await (const subscription of api.iterateSubscriptions({ pageSize: options.limit })) {
-      // `list --all | head`: once the reader has gone, the remaining pages are not wanted.
-      if (reader.gone) return;
+      if (readerGone) return;
       if (keep(subscription)) await sink.add(subscription);
     }
     await sink.end();
@@ -45,7 +46,7 @@ function createSink(context: Context): Sink {
     return {
       add: async (subscription) => {
         await printTable(io, columns(io), [subscription]);
-        await drained(io);
+        await io.stdoutDrained();
       },
       end: async () => {},
     };
@@ -64,7 +65,7 @@ function jsonArraySink(io: IO): Sink {
       const element = JSON.stringify(subscription, null, 2).replace(/\n/g, '\n  ');
       io.write(`${count === 0 ? '[\n' : ',\n'}  ${element}`);
       count += 1;
-      await drained(io);
+      await io.stdoutDrained();
     },
     end: async () => {
       io.write(count === 0 ? '[]\n' : '\n]\n');
@@ -101,43 +102,4 @@ function columns(io: IO): Array<Column<Subscription>> {
     { header: 'status', value: (s) => s.status, style: (text) => styleStatus(io, text) },
     { header: 'created', value: (s) => (io.stdoutIsTTY ? formatShortTime(s.created_at) : s.created_at) },
   ];
-}
-
-/** Waits while stdout is a slow pipe, so pages are not fetched faster than they can be written. */
-async function drained(io: IO): Promise<void> {
-  const stream = io.stdout as Partial<NodeJS.WritableStream> & { writableNeedDrain?: boolean };
-  if (stream.writableNeedDrain !== true || typeof stream.once !== 'function') return;
-  const emitter = stream as NodeJS.EventEmitter;
-  const ac = new AbortController();
-  try {
-    // A reader that went away never drains; 'close' ends the wait too.
-    await Promise.race([once(emitter, 'drain', { signal: ac.signal }), once(emitter, 'close', { signal: ac.signal })]);
-  } catch (error) {
-    if (!isReaderGone(error)) throw error;
-  } finally {
-    ac.abort();
-  }
-}
-
-/**
- * Notices stdout's reader going away (EPIPE), which is how `| head` ends a listing: not an
- * error, so it is not reported as one. The listener stays: the last write may fail later.
- */
-function watchReader(io: IO): { readonly gone: boolean } {
-  const state = { gone: false };
-  const stream = io.stdout as Partial<NodeJS.EventEmitter>;
-  if (typeof stream.on !== 'function') return state;
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (isReaderGone(error)) {
-      state.gone = true;
-      return;
-    }
-    throw error;
-  });
-  return state;
-}
-
-function isReaderGone(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED';
 }

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { access, constants, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Context } from '../../cli/context.ts';
@@ -56,7 +55,7 @@ export async function run(options: TailOptions, context: Context, deps: TailDepe
   // A reader that went away (`| head`) ends the run like Ctrl-C does.
   const stop = new AbortController();
   const signal = AbortSignal.any([context.signal, stop.signal]);
-  const detachStdout = watchBrokenPipe(io, () => stop.abort());
+  const detachStdout = io.onStdoutReaderGone(() => stop.abort());
 
   let printed = 0;
   const stats = new StatsLine(io, options.stats && window ? { window, printed: () => printed, now: context.now } : undefined);
@@ -88,7 +87,7 @@ export async function run(options: TailOptions, context: Context, deps: TailDepe
       const text = format(toPrint);
       stats.aroundOutput(() => io.write(text));
       printed += toPrint.length;
-      await drained(io);
+      await io.stdoutDrained();
     }
     feedWindow(read);
     if (read.length > 0) checkpoints?.save({ subscriptionId: options.subscriptionId, after: read[read.length - 1]!.id, since: null });
@@ -234,26 +233,3 @@ async function finishCheckpoints(checkpoints: CheckpointWriter | undefined, cont
   }
 }
 
-/** Calls onBroken when stdout's reader goes away (EPIPE); returns the detach function. */
-function watchBrokenPipe(io: IO, onBroken: () => void): () => void {
-  const stream = io.stdout as Partial<NodeJS.EventEmitter>;
-  if (typeof stream.on !== 'function' || typeof stream.off !== 'function') return () => undefined;
-  const listener = (error: NodeJS.ErrnoException) => {
-    if (error?.code === 'EPIPE' || error?.code === 'ERR_STREAM_DESTROYED') onBroken();
-  };
-  stream.on('error', listener);
-  return () => stream.off!('error', listener);
-}
-
-/** Waits while stdout is a slow pipe, so pages are not fetched faster than they can be written. */
-async function drained(io: IO): Promise<void> {
-  const stream = io.stdout as Partial<NodeJS.WritableStream> & { writableNeedDrain?: boolean };
-  if (stream.writableNeedDrain !== true || typeof stream.once !== 'function') return;
-  const emitter = stream as NodeJS.EventEmitter;
-  const ac = new AbortController();
-  try {
-    await Promise.race([once(emitter, 'drain', { signal: ac.signal }), once(emitter, 'close', { signal: ac.signal })]);
-  } finally {
-    ac.abort();
-  }
-}
