@@ -4,14 +4,13 @@
 
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, ROOT, startEmulatorProcess, tempHome, type EmulatorProcess } from '../helpers/cli.ts';
 import { requireCommand, requireKeychain } from '../helpers/keyring.ts';
+import { runBounded, startPane, type Pane } from '../helpers/tmux-pane.ts';
 
 const TEST_TIMEOUT = { timeout: 20_000 };
 const fingerprint = (secret: string) => createHash('sha256').update(secret, 'utf8').digest('hex').slice(0, 8);
@@ -30,72 +29,9 @@ after(async () => {
   await home?.cleanup();
 });
 
-/** Runs a short command with no stdin (tmux never reads it), bounded to 10 s. */
-function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-interface Pane {
-  /** The whole pane, scrollback included. */
-  screen(): Promise<string>;
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  type(text: string): Promise<void>;
-  keys(...keys: string[]): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * Starts `intelliauth-webhooks ARGS` in a detached tmux session on a private socket. The
- * credentials reach it through the tmux server's environment, never through argv.
- */
-async function startPane(args: string[], extraEnv: Record<string, string> = {}): Promise<Pane> {
-  const socket = join(home.dir, `tmux-${randomBytes(4).toString('hex')}.sock`);
-  const env = { ...emulator.env(home.dir, extraEnv), SHELL: '/bin/sh', TERM: 'xterm-256color' };
-  const command = `${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}; echo "EXIT=$?"; sleep 60`;
-  const tmux = (tmuxArgs: string[]) => run('tmux', ['-S', socket, ...tmuxArgs], env);
-  const started = await tmux(['new-session', '-d', '-s', 'create', '-x', '200', '-y', '50', '-c', ROOT, command]);
-  assert.equal(started.code, 0, started.stderr);
-  const pane: Pane = {
-    async screen() {
-      const captured = await tmux(['capture-pane', '-p', '-J', '-S', '-', '-t', 'create']);
-      return captured.stdout;
-    },
-    async waitFor(pattern, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const text = await pane.screen();
-        if (pattern.test(text)) return text;
-        if (Date.now() > deadline) assert.fail(`the screen never showed ${pattern}:\n${text}`);
-        await sleep(100);
-      }
-    },
-    async type(text) {
-      assert.equal((await tmux(['send-keys', '-t', 'create', '-l', text])).code, 0);
-    },
-    async keys(...keys) {
-      assert.equal((await tmux(['send-keys', '-t', 'create', ...keys])).code, 0);
-    },
-    async close() {
-      await tmux(['kill-server']);
-    },
-  };
-  return pane;
+/** `intelliauth-webhooks ARGS` in a pseudo-terminal, with the emulator's credentials in its environment. */
+function startCliPane(args: string[], extraEnv: Record<string, string> = {}): Promise<Pane> {
+  return startPane({ argv: [process.execPath, BIN, ...args], env: emulator.env(home.dir, extraEnv), socketDir: home.dir, cwd: ROOT });
 }
 
 async function subscriptionNamed(name: string): Promise<Record<string, any> | undefined> {
@@ -117,7 +53,7 @@ describe('interactive create in a pseudo-terminal', () => {
   test('answers the prompts: name, URL, events picked in the checkbox, description; the secret goes to the keychain', TEST_TIMEOUT, async (t) => {
     if (!gate(t) || !(await requireKeychain(t)) || !requireCommand(t, 'secret-tool')) return;
     const name = `tty-${randomBytes(4).toString('hex')}`;
-    const pane = await startPane(['create']);
+    const pane = await startCliPane(['create']);
     try {
       await pane.waitFor(/\? Name/);
       await pane.type(name);
@@ -151,7 +87,7 @@ describe('interactive create in a pseudo-terminal', () => {
       assert.match(screen, new RegExp(`id\\s+${created.id}`), 'the summary is on the screen');
       assert.match(screen, /signing secret\s+the OS keychain/);
 
-      const lookup = await run('secret-tool', ['lookup', 'service', 'intelliauth-webhooks', 'username', `${new URL(emulator.tenantUrl).host}/${created.id}`], process.env);
+      const lookup = await runBounded('secret-tool', ['lookup', 'service', 'intelliauth-webhooks', 'username', `${new URL(emulator.tenantUrl).host}/${created.id}`], process.env);
       assert.equal(lookup.code, 0, lookup.stderr);
       assert.equal(fingerprint(lookup.stdout), created.secret_fingerprint);
       assert.equal(screen.includes(lookup.stdout), false, 'the secret never appears on the screen');
@@ -164,7 +100,7 @@ describe('interactive create in a pseudo-terminal', () => {
     if (!gate(t)) return;
     const name = `tty-file-${randomBytes(4).toString('hex')}`;
     const path = join(home.dir, `${name}.secret`);
-    const pane = await startPane(['create', '--name', name, '--url', 'http://127.0.0.1:9/file'], { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent' });
+    const pane = await startCliPane(['create', '--name', name, '--url', 'http://127.0.0.1:9/file'], { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent' });
     try {
       await pane.waitFor(/warning: the OS keychain cannot store the secret/);
       await pane.waitFor(/\? The OS keychain cannot take the signing secret\. Where should it go\?/);

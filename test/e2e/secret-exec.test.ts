@@ -12,7 +12,8 @@ import { handOffSecret } from '../../src/secrets/signing-secrets.ts';
 import type { SecretStatusReport } from '../../src/commands/secret/status.ts';
 import { BIN, ROOT, runCli, startEmulatorProcess, tempHome, type CliResult, type EmulatorProcess } from '../helpers/cli.ts';
 import { makeTestContext } from '../helpers/context.ts';
-import { requireKeychain } from '../helpers/keyring.ts';
+import { requireCommand, requireKeychain } from '../helpers/keyring.ts';
+import { startPane } from '../helpers/tmux-pane.ts';
 
 // `secret exec|status|import|reveal|delete` as users run them: the built CLI against an
 // emulator child process. The exec tests keep the secret in a 0600 file (as
@@ -34,6 +35,14 @@ const HASHING_CHILD = [
 /** Says "ready"; on SIGTERM/SIGINT/SIGHUP says which, and exits 42 a little later. */
 const TRAPPING_CHILD = [
   "for (const name of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(name, () => { console.log(`got ${name}`); setTimeout(() => process.exit(42), 200); });",
+  "console.log('ready');",
+  'setTimeout(() => process.exit(99), 15000);',
+].join('\n');
+
+/** Says "ready"; counts SIGINTs for a moment after the first, says how many, exits 42. */
+const COUNTING_CHILD = [
+  'let count = 0;',
+  "process.on('SIGINT', () => { count += 1; if (count === 1) setTimeout(() => { console.log(`SIGINT x${count}`); process.exit(42); }, 700); });",
   "console.log('ready');",
   'setTimeout(() => process.exit(99), 15000);',
 ].join('\n');
@@ -152,6 +161,26 @@ describe('secret exec (secret kept in a 0600 file)', () => {
     const result = await execAndSignal(sub.id, TRAPPING_CHILD, 'SIGINT');
     assert.equal(result.stdout, 'ready\ngot SIGINT\n');
     assert.equal(result.code, 42, result.stderr);
+  });
+
+  test('at a terminal, Ctrl-C reaches the command once, from the terminal, and is not passed on a second time', TEST_TIMEOUT, async (t) => {
+    if (!requireCommand(t, 'tmux')) return;
+    const pane = await startPane({
+      argv: [process.execPath, BIN, 'secret', 'exec', sub.id, '--', process.execPath, '-e', COUNTING_CHILD],
+      env: emulator.env(home.dir),
+      socketDir: home.dir,
+      cwd: ROOT,
+    });
+    try {
+      await pane.waitFor(/^ready$/m);
+      await pane.keys('C-c');
+      const screen = await pane.waitFor(/EXIT=\d+/);
+      // The terminal echoes ^C before the line.
+      assert.match(screen, /SIGINT x1$/m, `the command got Ctrl-C exactly once:\n${screen}`);
+      assert.match(screen, /EXIT=42/, 'its exit code is ours');
+    } finally {
+      await pane.close();
+    }
   });
 
   test('a command ended by the forwarded signal: exit 128 + its number', TEST_TIMEOUT, async () => {

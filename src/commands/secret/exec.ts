@@ -20,7 +20,13 @@ export async function run(options: SecretExecOptions, context: Context): Promise
   );
 
   let child: ChildProcess | undefined;
+  // At a terminal, Ctrl-C and a hangup go from the terminal to every process in the
+  // foreground, the command included: passed on again, the command would get each twice
+  // (and many servers take a second Ctrl-C as "stop now"). SIGTERM comes to us alone.
+  const { io } = context;
+  const atTerminal = io.stdinIsTTY || io.stdoutIsTTY || io.stderrIsTTY;
   const forward = (signal: NodeJS.Signals) => {
+    if (atTerminal && (signal === 'SIGINT' || signal === 'SIGHUP')) return;
     if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
   return context.forwardSignals(forward, () => {
