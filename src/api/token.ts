@@ -56,7 +56,8 @@ export async function requestClientCredentialsToken(http: Http, req: ClientCrede
     throw scrub(translateTokenError(error, http.baseUrl, req, requestedScope), req.clientSecret);
   }
 
-  const body = result.data;
+  // A 204, or any answer without a JSON object, carries no token either.
+  const body: Record<string, unknown> = typeof result.data === 'object' && result.data !== null ? result.data : {};
   const accessToken = body.access_token;
   if (typeof accessToken !== 'string' || accessToken === '') {
     throw new UnavailableError(`the token endpoint of ${http.baseUrl} answered without an access_token`);

@@ -134,6 +134,27 @@ describe('client-credentials token exchange', () => {
     );
   });
 
+  test('a 204 or an empty 200 from the token endpoint is refused as an answer without a token, not a crash', async () => {
+    await withTokenServer(
+      (_req, res, index) => {
+        if (index === 0) {
+          res.writeHead(204).end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('null');
+      },
+      async (http) => {
+        for (const expected of [/answered without an access_token/, /JSON that is not an object/]) {
+          await assert.rejects(requestClientCredentialsToken(http, { clientId: 'a', clientSecret: SECRET }), (error: Error) => {
+            assert.ok(error instanceof UnavailableError, `${error.name}: ${error.message}`);
+            assert.match(error.message, expected);
+            return true;
+          });
+        }
+      },
+    );
+  });
+
   test('a tenant without the token endpoint says so', async () => {
     await withTokenServer(
       (_req, res) => sendJson(res, 404, { error: 'not_found', message: 'no route' }),
