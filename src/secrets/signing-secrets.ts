@@ -6,7 +6,7 @@ import { NotFoundError, SecretFallbackError, SecretStoreError, UsageError } from
 import { secretFingerprint } from '../domain/signature.ts';
 import { ensurePrivateDir, writePrivateFileAtomic } from '../config/atomic-file.ts';
 import { secretAccounts } from './store.ts';
-import { checkSecretFileWritable, describeFsError, errorCode, readSecretFile, writeNewSecretFile } from './secret-file.ts';
+import { checkSecretFileWritable, describeFsError, errorCode, readSecretFile, stripLineEnd, writeNewSecretFile } from './secret-file.ts';
 import { writeFallbackSecret } from './fallback.ts';
 
 // Where each subscription's signing secret lives. The platform shows a secret once, so the
@@ -418,18 +418,48 @@ export async function forgetSigningSecrets(context: Context, subscriptionId: str
       // an unusable keychain holds nothing we could remove
     }
   }
-  if (entry?.store === 'file' && entry.path) removed.push(`file ${entry.path} (left in place: delete it yourself)`);
+  for (const location of [entry, entry?.previous]) {
+    if (location?.store === 'file' && location.path) {
+      const outcome = await removeSecretFile(location.path, location.fingerprint);
+      if (outcome !== null) removed.push(outcome);
+    }
+  }
   if (entry) await updateIndex(context, key, null);
   return [...new Set(removed)];
 }
 
-/** Records a secret put in place by hand (`secret import`) into the keychain. */
-export async function importSigningSecret(context: Context, subscriptionId: string, secret: string): Promise<SecretLocation> {
+/**
+ * Deletes a file this tool wrote a secret to, unless it no longer holds that secret (the
+ * user may have reused the path); says what happened, or null when it is gone already.
+ */
+async function removeSecretFile(path: string, fingerprint: string): Promise<string | null> {
+  let held: string;
+  try {
+    held = stripLineEnd(await readFile(path, 'utf8'));
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return null;
+    return `file ${path} (left in place: ${describeFsError(error)})`;
+  }
+  if (secretFingerprint(held) !== fingerprint) return `file ${path} (left in place: it no longer holds this secret)`;
+  try {
+    await rm(path);
+    return `file ${path}`;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return null;
+    return `file ${path} (left in place: ${describeFsError(error)})`;
+  }
+}
+
+/** Stores a secret put in place by hand (`secret import`) in the keychain or a new file, and records where. */
+export async function importSigningSecret(
+  context: Context,
+  subscriptionId: string,
+  secret: string,
+  destination: Extract<SecretDestination, { kind: 'keychain' | 'file' }> = { kind: 'keychain' },
+): Promise<SecretLocation> {
   const host = await tenantHost(context);
   const key = secretAccounts.signingSecret(host, subscriptionId);
-  const store = await context.secretStore();
-  await store.set(key, secret);
-  const location: SecretLocation = { store: 'keychain', fingerprint: secretFingerprint(secret) };
+  const location = await writeToDestination(context, key, secret, destination, secretFingerprint(secret));
   await updateIndex(context, key, { ...location, stored_at: new Date(context.now()).toISOString() });
   return location;
 }

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -189,6 +190,42 @@ describe('handOffSecret', () => {
     const afterGrace = await readSigningSecrets(s.context, SUB);
     assert.deepEqual([afterGrace.current, afterGrace.previous], [NEXT_SECRET, null]);
     assert.equal(s.store.entries().has(`${HOST}/${SUB}/previous`), false);
+  });
+
+  test('forget deletes the files this tool wrote the current and previous secrets to', async () => {
+    const s = setup();
+    const first = join(home, 'first.secret');
+    const second = join(home, 'second.secret');
+    await handOffSecret(s.context, { subscriptionId: SUB, secret: SECRET, destination: { kind: 'file', path: first } });
+    await handOffSecret(s.context, { subscriptionId: SUB, secret: NEXT_SECRET, destination: { kind: 'file', path: second }, rotation: { previousExpiresAt: '2099-01-01T00:00:00Z' } });
+    assert.deepEqual(await forgetSigningSecrets(s.context, SUB), [`file ${second}`, `file ${first}`]);
+    assert.equal(existsSync(first), false);
+    assert.equal(existsSync(second), false);
+    assert.equal(await indexEntry(s.context, SUB), null);
+  });
+
+  test('forget leaves a file that no longer holds the secret, and says why; a file already gone is not mentioned', async () => {
+    const s = setup();
+    const reused = join(home, 'reused.secret');
+    await handOffSecret(s.context, { subscriptionId: SUB, secret: SECRET, destination: { kind: 'file', path: reused } });
+    await writeFile(reused, 'something else the user keeps here\n');
+    assert.deepEqual(await forgetSigningSecrets(s.context, SUB), [`file ${reused} (left in place: it no longer holds this secret)`]);
+    assert.equal(await readFile(reused, 'utf8'), 'something else the user keeps here\n');
+
+    const gone = join(home, 'gone.secret');
+    await handOffSecret(s.context, { subscriptionId: SUB, secret: SECRET, destination: { kind: 'file', path: gone } });
+    await rm(gone);
+    assert.deepEqual(await forgetSigningSecrets(s.context, SUB), []);
+    assert.equal(await indexEntry(s.context, SUB), null);
+  });
+
+  test('forget deletes a fallback file too', async () => {
+    const s = setup({ store: new MemorySecretStore({ failOn: { set: new SecretStoreError('keychain locked') } }) });
+    const error = await rejection(handOffSecret(s.context, { subscriptionId: SUB, secret: SECRET, destination: { kind: 'keychain' } }));
+    assert.ok(error instanceof SecretFallbackError);
+    assert.equal(existsSync(error.fallbackPath), true);
+    assert.deepEqual(await forgetSigningSecrets(s.context, SUB), [`file ${error.fallbackPath}`]);
+    assert.equal(existsSync(error.fallbackPath), false);
   });
 
   test('import and forget', async () => {
