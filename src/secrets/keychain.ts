@@ -176,7 +176,7 @@ async function loadNativeKeyring(): Promise<KeyringModule> {
 }
 
 const NO_BUS_HINT =
-  'run inside a desktop session (or start one with dbus-run-session and an unlocked gnome-keyring), or use --secret-store file';
+  'run inside a desktop session (or start one with dbus-run-session and an unlocked gnome-keyring), or keep secrets in files (--secret-store file on create, rotate and secret import)';
 
 /** Turns whatever the native layer threw into a SecretStoreError with a precise reason. */
 export function keychainError(error: unknown, account?: string): SecretStoreError {

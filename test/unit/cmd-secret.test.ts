@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -33,6 +33,7 @@ const parse = <T>(argv: string[]) => optionsFor<T>(secretCommand, ['secret', ...
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const MISSING = 'whsub_01NOSUCHSUBSCRIPTION00000';
 const WRONG_SECRET = 'whsec_notTheRightOne_000000000000000000000000';
+const KEYCHAIN = { secretStore: 'keychain', secretStoreExplicit: false, secretFile: undefined } as const;
 
 /** A child that reports (as hashes) what it got in its environment, then exits with EXIT_WITH. */
 const REPORTING_CHILD = [
@@ -66,8 +67,14 @@ async function waitForFile(path: string, timeoutMs = 10_000): Promise<void> {
 describe('secret: argv to options', () => {
   test('status, import, delete, reveal', async () => {
     assert.deepEqual(await parse<SecretStatusOptions>(['status', 'whsub_1']), { id: 'whsub_1' });
-    assert.deepEqual(await parse<SecretImportOptions>(['import', 'whsub_1']), { id: 'whsub_1', force: false });
-    assert.deepEqual(await parse<SecretImportOptions>(['import', 'whsub_1', '--force']), { id: 'whsub_1', force: true });
+    assert.deepEqual(await parse<SecretImportOptions>(['import', 'whsub_1']), { id: 'whsub_1', force: false, destination: KEYCHAIN });
+    assert.deepEqual(await parse<SecretImportOptions>(['import', 'whsub_1', '--force']), { id: 'whsub_1', force: true, destination: KEYCHAIN });
+    assert.deepEqual(await parse<SecretImportOptions>(['import', 'whsub_1', '--secret-file', 'x.secret']), {
+      id: 'whsub_1',
+      force: false,
+      destination: { secretStore: 'file', secretStoreExplicit: true, secretFile: 'x.secret' },
+    });
+    await assert.rejects(parse<SecretImportOptions>(['import', 'whsub_1', '--secret-store', 'stdout']), /Allowed choices are keychain, file/);
     assert.deepEqual(await parse<SecretDeleteOptions>(['delete', 'whsub_1', '-y']), { id: 'whsub_1', yes: true });
     assert.deepEqual(await parse<SecretRevealOptions>(['reveal', 'whsub_1']), { id: 'whsub_1', yes: false });
     assert.deepEqual(await parse<SecretRevealOptions>(['reveal', '--yes', 'whsub_1']), { id: 'whsub_1', yes: true });
@@ -339,17 +346,38 @@ describe('secret commands against the emulator', () => {
       const sub = await fixture.create();
       const store = new MemorySecretStore();
       const t = fixture.context({ secretStore: store, stdin: `${sub.signing_secret}\r\nignored second line\n` });
-      await importRun({ id: sub.id, force: false }, t.context);
+      await importRun({ id: sub.id, force: false, destination: KEYCHAIN }, t.context);
       assert.deepEqual([...store.entries().values()], [sub.signing_secret]);
       assert.equal((await indexEntry(t.context, sub.id))?.fingerprint, sub.secret_fingerprint);
       assert.equal(t.stdout(), '');
       assert.equal(t.stderr(), `✓ stored the signing secret of ${sub.id} in the OS keychain (fingerprint ${sub.secret_fingerprint}, matches the platform)\n`);
     });
 
+    test('--secret-store file: a new 0600 file, recorded in the index, read back by exec; an existing file is refused before the secret is asked for', async () => {
+      const sub = await fixture.create();
+      const store = new MemorySecretStore();
+      const path = join(fixture.home, `imported-${sub.id}.secret`);
+      const destination = { secretStore: 'file', secretStoreExplicit: true, secretFile: path } as const;
+      const t = fixture.context({ secretStore: store, globals: { json: true }, stdin: `${sub.signing_secret}\n` });
+      await importRun({ id: sub.id, force: false, destination }, t.context);
+      assert.deepEqual(JSON.parse(t.stdout()), { id: sub.id, stored_in: 'file', path, fingerprint: sub.secret_fingerprint, matches_platform: true });
+      assert.equal(await readFile(path, 'utf8'), `${sub.signing_secret}\n`);
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+      assert.equal(store.entries().size, 0, 'nothing went to the keychain');
+      assert.deepEqual(await indexEntry(t.context, sub.id), { store: 'file', path, fingerprint: sub.secret_fingerprint, stored_at: (await indexEntry(t.context, sub.id))!.stored_at });
+
+      const again = fixture.context({ secretStore: store, stdin: `${sub.signing_secret}\n` });
+      await assert.rejects(importRun({ id: sub.id, force: false, destination }, again.context), (error: Error) => {
+        assert.ok(error instanceof SecretStoreError);
+        assert.match(error.message, /cannot write the secret to .* refusing to overwrite existing file/);
+        return true;
+      });
+    });
+
     test('--json: where it went and whether it matches', async () => {
       const sub = await fixture.create();
       const t = fixture.context({ globals: { json: true }, stdin: sub.signing_secret });
-      await importRun({ id: sub.id, force: false }, t.context);
+      await importRun({ id: sub.id, force: false, destination: KEYCHAIN }, t.context);
       assert.deepEqual(JSON.parse(t.stdout()), { id: sub.id, stored_in: 'keychain', fingerprint: sub.secret_fingerprint, matches_platform: true });
     });
 
@@ -357,7 +385,7 @@ describe('secret commands against the emulator', () => {
       const sub = await fixture.create();
       const store = new MemorySecretStore();
       const t = fixture.context({ secretStore: store, stdin: `${WRONG_SECRET}\n` });
-      await assert.rejects(importRun({ id: sub.id, force: false }, t.context), (error) => {
+      await assert.rejects(importRun({ id: sub.id, force: false, destination: KEYCHAIN }, t.context), (error) => {
         assert.ok(error instanceof UsageError);
         assert.equal(exitCodeFor(error), 2);
         assert.equal(error.message, `that secret's fingerprint ${secretFingerprint(WRONG_SECRET)} does not match the platform's ${sub.secret_fingerprint} for ${sub.id}; nothing was stored`);
@@ -371,14 +399,14 @@ describe('secret commands against the emulator', () => {
     test('spaces around the right secret are pointed out', async () => {
       const sub = await fixture.create();
       const t = fixture.context({ stdin: `  ${sub.signing_secret} \n` });
-      await assert.rejects(importRun({ id: sub.id, force: false }, t.context), (error) => error instanceof UsageError && error.hint === 'the input has spaces around the secret; remove them');
+      await assert.rejects(importRun({ id: sub.id, force: false, destination: KEYCHAIN }, t.context), (error) => error instanceof UsageError && error.hint === 'the input has spaces around the secret; remove them');
     });
 
     test('--force stores a mismatching secret, with a warning', async () => {
       const sub = await fixture.create();
       const store = new MemorySecretStore();
       const t = fixture.context({ secretStore: store, stdin: WRONG_SECRET, globals: { json: true } });
-      await importRun({ id: sub.id, force: true }, t.context);
+      await importRun({ id: sub.id, force: true, destination: KEYCHAIN }, t.context);
       assert.deepEqual([...store.entries().values()], [WRONG_SECRET]);
       assert.equal(JSON.parse(t.stdout()).matches_platform, false);
       assert.match(t.stderr(), /^warning: storing a secret whose fingerprint .* does not match the platform's .* \(--force\)$/m);
@@ -387,7 +415,7 @@ describe('secret commands against the emulator', () => {
     test('empty input is refused', async () => {
       const sub = await fixture.create();
       for (const stdin of ['', '\n', '   \r\n']) {
-        await assert.rejects(importRun({ id: sub.id, force: false }, fixture.context({ stdin }).context), /no secret to import: the input is empty/);
+        await assert.rejects(importRun({ id: sub.id, force: false, destination: KEYCHAIN }, fixture.context({ stdin }).context), /no secret to import: the input is empty/);
       }
     });
 
@@ -395,7 +423,7 @@ describe('secret commands against the emulator', () => {
       const sub = await fixture.create();
       const store = new MemorySecretStore();
       const t = fixture.context({ tty: true, secretStore: store, answers: [{ match: 'Signing secret', answer: sub.signing_secret }] });
-      await importRun({ id: sub.id, force: false }, t.context);
+      await importRun({ id: sub.id, force: false, destination: KEYCHAIN }, t.context);
       assert.deepEqual(t.prompts, [{ kind: 'password', message: `Signing secret of ${sub.id}` }]);
       assert.deepEqual([...store.entries().values()], [sub.signing_secret]);
       assert.equal(t.stderr().includes(sub.signing_secret), false);
@@ -404,13 +432,13 @@ describe('secret commands against the emulator', () => {
     test('at a terminal with --no-input: refused, no prompt', async () => {
       const sub = await fixture.create();
       const t = fixture.context({ tty: true, globals: { input: false } });
-      await assert.rejects(importRun({ id: sub.id, force: false }, t.context), /pipe it on stdin/);
+      await assert.rejects(importRun({ id: sub.id, force: false, destination: KEYCHAIN }, t.context), /pipe it on stdin/);
       assert.deepEqual(t.prompts, []);
     });
 
     test('an unknown subscription exits 4 before anything is read', async () => {
       const t = fixture.context({ tty: true, answers: [] });
-      await assert.rejects(importRun({ id: MISSING, force: false }, t.context), (error) => exitCodeFor(error) === 4);
+      await assert.rejects(importRun({ id: MISSING, force: false, destination: KEYCHAIN }, t.context), (error) => exitCodeFor(error) === 4);
       assert.deepEqual(t.prompts, []);
     });
   });

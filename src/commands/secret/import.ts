@@ -1,13 +1,18 @@
 import type { Context } from '../../cli/context.ts';
 import { UsageError } from '../../errors.ts';
 import { secretFingerprint } from '../../domain/signature.ts';
-import { describeLocation, importSigningSecret, indexEntry } from '../../secrets/signing-secrets.ts';
+import { describeLocation, importSigningSecret, indexEntry, preflightDestination } from '../../secrets/signing-secrets.ts';
+import { resolveSecretDestination } from '../shared/secret-destination.ts';
 import type { SecretImportOptions } from './index.ts';
 
 const MAX_SECRET_INPUT_BYTES = 64 * 1024;
 
 export async function run(options: SecretImportOptions, context: Context): Promise<void> {
   const { io } = context;
+  const destination = await resolveSecretDestination(context, options.destination);
+  if (destination.kind === 'stdout') throw new UsageError('secret import stores a secret; --secret-store stdout would only print it back');
+  // A file that cannot be written is said before the secret is asked for.
+  if (destination.kind === 'file') await preflightDestination(context, destination, false);
   const api = await context.api();
   const subscription = await api.getSubscription(options.id);
   const secret = await readSecret(context, options.id);
@@ -28,16 +33,16 @@ export async function run(options: SecretImportOptions, context: Context): Promi
   if (!matches) io.warn(`storing a secret whose fingerprint ${fingerprint} does not match the platform's ${subscription.secret_fingerprint} (--force)`);
 
   const replaced = await indexEntry(context, options.id).catch(() => null);
-  const location = await context.uninterruptible(() => importSigningSecret(context, options.id, secret));
+  const location = await context.uninterruptible(() => importSigningSecret(context, options.id, secret, destination));
 
   if (context.globals.json) {
-    io.printJson({ id: options.id, stored_in: location.store, fingerprint, matches_platform: matches });
+    io.printJson({ id: options.id, stored_in: location.store, ...(location.path === undefined ? {} : { path: location.path }), fingerprint, matches_platform: matches });
     return;
   }
   io.success(
     `stored the signing secret of ${options.id} in ${describeLocation(location)} (fingerprint ${fingerprint}${matches ? ', matches the platform' : ', does NOT match the platform'})`,
   );
-  if (replaced?.store === 'file' && replaced.path) io.info(`${replaced.path} is no longer used for it; delete it once you no longer need it`);
+  if (replaced?.store === 'file' && replaced.path && replaced.path !== location.path) io.info(`${replaced.path} is no longer used for it; delete it once you no longer need it`);
 }
 
 async function readSecret(context: Context, id: string): Promise<string> {

@@ -1,7 +1,8 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { Binder } from '../../cli/command.ts';
 import { UsageError } from '../../errors.ts';
 import { subscriptionIdArgument } from '../shared/subscription-id.ts';
+import { parseSecretDestinationFlags, type SecretDestinationFlags } from '../shared/secret-destination.ts';
 
 export const SECRET_ENV = 'INTELLIAUTH_WEBHOOK_SECRET';
 export const PREVIOUS_SECRET_ENV = 'INTELLIAUTH_WEBHOOK_SECRET_PREVIOUS';
@@ -22,6 +23,7 @@ export interface SecretExecOptions {
 export interface SecretImportOptions {
   id: string;
   force: boolean;
+  destination: SecretDestinationFlags;
 }
 
 export interface SecretDeleteOptions {
@@ -97,8 +99,10 @@ export function secretCommand(bind: Binder): Command {
   secret.addCommand(
     bind(
       new Command('import')
-        .description('Store a signing secret you hold (read from stdin, or asked for at a terminal) in the OS keychain')
+        .description('Store a signing secret you hold (read from stdin, or asked for at a terminal) in the OS keychain or a file')
         .argument('<id>', 'subscription id (whsub_...)')
+        .addOption(new Option('--secret-store <store>', 'where it goes (default keychain)').choices(['keychain', 'file']))
+        .option('--secret-file <path>', 'with --secret-store file: a new file, created with mode 0600 (never overwritten)')
         .option('--force', "store it even when its fingerprint does not match the platform's secret_fingerprint")
         .addHelpText(
           'after',
@@ -111,7 +115,11 @@ export function secretCommand(bind: Binder): Command {
             '  my-secret-manager read webhook-secret | intelliauth-webhooks secret import whsub_01J...',
           ].join('\n'),
         ),
-      ([id], opts): SecretImportOptions => ({ id: subscriptionIdArgument(id), force: opts.force === true }),
+      ([id], opts): SecretImportOptions => ({
+        id: subscriptionIdArgument(id),
+        force: opts.force === true,
+        destination: parseSecretDestinationFlags(opts),
+      }),
       () => import('./import.ts'),
     ),
   );
