@@ -136,12 +136,14 @@ export function createHttp(options: HttpOptions): Http {
     const label = `${req.method} ${redactUrl(url.href)}`;
 
     let attempt = 0;
+    // Whether an earlier attempt may have taken effect although no answer said so.
+    let earlierOutcomeUnknown = false;
     for (;;) {
       attempt += 1;
       throwIfInterrupted(req.signal);
       const remaining = deadline - now();
       const thisTimeout = Math.max(1, Math.min(attemptTimeout, remaining));
-      const counter = `attempt ${attempt}/${attemptsAllowed}`;
+      const counter = `attempt ${attempt}/${Math.max(attempt, attemptsAllowed)}`;
       if (trace) {
         trace(`> ${label} (${counter})`);
         for (const [name, value] of Object.entries(redactHeaders(headers))) trace(`>   ${name}: ${value}`);
@@ -169,6 +171,7 @@ export function createHttp(options: HttpOptions): Http {
         }
         const failure = describeTransportError(error, thisTimeout);
         trace?.(`x ${label} failed after ${now() - started} ms (${counter}): ${failure.summary}`);
+        earlierOutcomeUnknown = true;
         const wait = failure.retryable ? nextWait(attempt) : null;
         if (wait !== null) {
           trace?.(`  retrying in ${wait} ms`);
@@ -199,16 +202,25 @@ export function createHttp(options: HttpOptions): Http {
       const { status } = outcome;
       if (status >= 200 && status < 300) return parseSuccess<T>(outcome, req, attempt);
       if (status >= 300 && status < 400) throw redirectError(outcome, origin);
+      if (status === 404 && req.method === 'DELETE' && earlierOutcomeUnknown) {
+        // Deleting is idempotent: gone after an attempt whose answer was lost means deleted.
+        trace?.(`  ${req.method} ${url.pathname} is gone after an attempt whose answer was lost: taken as done`);
+        return { status: 204, data: undefined as T, meta: undefined, requestId: outcome.requestId, attempts: attempt };
+      }
 
       const retryAfterSeconds = parseRetryAfter(headerValue(outcome.headers['retry-after']), now());
-      if (!retryable || !isRetryableStatus(status)) throw parseErrorResponse(outcome, retryAfterSeconds);
+      // A 429 refuses the request before doing anything, so even a request that is not safe
+      // to repeat may be sent again.
+      const limit = status === 429 ? maxAttempts : attemptsAllowed;
+      if (!(retryable || status === 429) || !isRetryableStatus(status)) throw parseErrorResponse(outcome, retryAfterSeconds);
+      if (status !== 429) earlierOutcomeUnknown = true;
       let wait: number | null;
       if (status === 429 && retryAfterSeconds !== undefined) {
         const asked = retryAfterSeconds * 1000;
         // A server asking for more than the budget left will not be ready in time: stop now.
-        wait = attempt < attemptsAllowed && now() + asked < deadline ? asked : null;
+        wait = attempt < limit && now() + asked < deadline ? asked : null;
       } else {
-        wait = nextWait(attempt);
+        wait = nextWait(attempt, limit);
       }
       if (wait !== null) {
         trace?.(`  retrying in ${wait} ms`);
@@ -222,8 +234,8 @@ export function createHttp(options: HttpOptions): Http {
       throw parseErrorResponse(outcome, retryAfterSeconds, giveUp);
     }
 
-    function nextWait(attemptsSoFar: number): number | null {
-      if (attemptsSoFar >= attemptsAllowed) return null;
+    function nextWait(attemptsSoFar: number, limit = attemptsAllowed): number | null {
+      if (attemptsSoFar >= limit) return null;
       const wait = backoffMs(attemptsSoFar, BACKOFF_BASE_MS, BACKOFF_CAP_MS, random);
       // The next attempt needs a useful slice of the budget, not just the sleep.
       return now() + wait + Math.min(attemptTimeout, 50) < deadline ? wait : null;
@@ -509,7 +521,9 @@ function joinHints(hints: Array<string | undefined>): { hint?: string } {
 }
 
 function isRetryableMethod(method: HttpMethod, headers: Readonly<Record<string, string>> | undefined): boolean {
-  if (method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE') return true;
+  // The platform's PATCH sets the fields it is given (PLATFORM.md), so sending it twice
+  // leaves the same subscription as sending it once.
+  if (method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE' || method === 'PATCH') return true;
   const key = IDEMPOTENCY_HEADER.toLowerCase();
   return Object.entries(headers ?? {}).some(([name, value]) => name.toLowerCase() === key && value !== '');
 }

@@ -298,7 +298,7 @@ describe('http transport: retries', () => {
     );
   });
 
-  test('POST without an idempotency key is never retried', async () => {
+  test('POST without an idempotency key is not retried after a 5xx', async () => {
     await withServer(
       (_req, res) => sendJson(res, 503, { error: 'internal_error', message: 'busy' }),
       async ({ server, http }) => {
@@ -321,6 +321,53 @@ describe('http transport: retries', () => {
           return true;
         });
         assert.equal(server.requests.length, 1);
+      },
+    );
+  });
+
+  test('POST without an idempotency key is retried after a 429, which refused it before doing anything', async () => {
+    await withServer(
+      (_req, res, index) =>
+        index < 2
+          ? sendJson(res, 429, { error: 'rate_limited', message: 'slow down' }, { 'retry-after': '1' })
+          : sendJson(res, 202, ok('scheduled')),
+      async ({ server, http, sleeps }) => {
+        const result = await http.request<string>({ method: 'POST', path: '/x', json: { a: 1 } });
+        assert.equal(result.data, 'scheduled');
+        assert.equal(server.requests.length, 3);
+        assert.deepEqual(sleeps, [1_000, 1_000]);
+      },
+    );
+  });
+
+  test('PATCH, which sets the fields it is given, is retried after a 503 and after a reset', async () => {
+    await withServer(
+      (_req, res, index) => {
+        if (index === 0) return sendJson(res, 503, { error: 'internal_error', message: 'busy' });
+        if (index === 1) return void res.socket?.destroy();
+        return sendJson(res, 200, ok({ status: 'paused' }));
+      },
+      async ({ server, http }) => {
+        const result = await http.request<{ status: string }>({ method: 'PATCH', path: '/x', json: { status: 'paused' } });
+        assert.deepEqual(result.data, { status: 'paused' });
+        assert.equal(server.requests.length, 3);
+        assert.ok(server.requests.every((request) => request.body === '{"status":"paused"}'));
+      },
+    );
+  });
+
+  test('DELETE answered 404 after an attempt whose answer was lost counts as done; a first 404 stays a 404', async () => {
+    await withServer(
+      (_req, res, index) => {
+        if (index === 0) return void res.socket?.destroy();
+        return sendJson(res, 404, { error: 'not_found', message: 'no such subscription' });
+      },
+      async ({ server, http, trace }) => {
+        const result = await http.request({ method: 'DELETE', path: '/x' });
+        assert.equal(result.status, 204);
+        assert.equal(server.requests.length, 2);
+        assert.ok(trace.some((line) => /gone after an attempt whose answer was lost/.test(line)));
+        await assert.rejects(http.request({ method: 'DELETE', path: '/y' }), (error: unknown) => error instanceof ApiError && error.status === 404);
       },
     );
   });
