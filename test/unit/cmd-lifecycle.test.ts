@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { pauseCommand } from '../../src/commands/pause/index.ts';
 import { resumeCommand } from '../../src/commands/resume/index.ts';
 import { deleteCommand, type DeleteOptions } from '../../src/commands/delete/index.ts';
@@ -8,6 +10,8 @@ import { run as setStatus } from '../../src/commands/shared/set-status.ts';
 import { run as deleteRun } from '../../src/commands/delete/run.ts';
 import { paths, type Subscription } from '../../src/domain/contract.ts';
 import { ApiError, exitCodeFor, NotFoundError, UsageError } from '../../src/errors.ts';
+import { main } from '../../src/main.ts';
+import type { Prompter } from '../../src/output/prompter.ts';
 import { MemorySecretStore } from '../../src/secrets/memory-store.ts';
 import { importSigningSecret, indexEntry } from '../../src/secrets/signing-secrets.ts';
 import { optionsFor, startSubscriptionFixture, type SubscriptionFixture } from '../helpers/subscriptions.ts';
@@ -87,6 +91,152 @@ describe('pause and resume', () => {
     });
     assert.equal(await statusOnPlatform(sub.id), 'active');
     assert.equal(t.stdout(), '');
+  });
+});
+
+// At a terminal, pause and resume ask nothing (the id is all they need) and write the same
+// lines as elsewhere; the only difference is colour: the ✓ of the summary on stderr is green
+// unless NO_COLOR or --no-color says otherwise. stdout (the status) is never styled.
+
+const GREEN_CHECK = '\u001b[32m✓\u001b[39m';
+const ESC = '\u001b';
+
+/** A terminal stream: isTTY and a width, with what was written kept. */
+class TerminalCapture {
+  readonly isTTY = true;
+  readonly columns = 120;
+  private readonly chunks: string[] = [];
+  write(chunk: string | Uint8Array): boolean {
+    this.chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    return true;
+  }
+  on(): this {
+    return this;
+  }
+  once(): this {
+    return this;
+  }
+  off(): this {
+    return this;
+  }
+  text(): string {
+    return this.chunks.join('');
+  }
+}
+
+describe('pause and resume at a terminal', () => {
+  let fixture: SubscriptionFixture;
+  let sub: Subscription;
+
+  before(async () => {
+    fixture = await startSubscriptionFixture();
+    sub = await fixture.create({ name: 'tty', url: 'https://tty.example.com/h' });
+  });
+  after(() => fixture.close());
+
+  const statusOnPlatform = async (id: string) => (await fixture.emulator.call('GET', paths.subscription(id))).body.data.status as string;
+
+  /**
+   * The whole command line through main() with stdin, stdout and stderr all terminals and
+   * stdin left open; the prompter stands for a user who never answers, so a question would
+   * hang the command: it must finish well within the time limit without asking anything.
+   */
+  async function atTerminal(argv: string[], env: Record<string, string | undefined> = {}) {
+    const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
+    stdin.isTTY = true;
+    const stdout = new TerminalCapture();
+    const stderr = new TerminalCapture();
+    const asked: string[] = [];
+    const never = <T>(message: string) => {
+      asked.push(message);
+      return new Promise<T>(() => {});
+    };
+    const prompter: Prompter = {
+      input: (message) => never(message),
+      password: (message) => never(message),
+      confirm: (message) => never(message),
+      select: (message) => never(message),
+      checkbox: (message) => never(message),
+    };
+    const fullEnv: Record<string, string | undefined> = { ...fixture.env(), ...env };
+    for (const key of Object.keys(fullEnv)) if (fullEnv[key] === undefined) delete fullEnv[key];
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<'blocked'>((resolve) => {
+      timer = setTimeout(() => resolve('blocked'), 10_000);
+    });
+    try {
+      const code = await Promise.race([
+        main(argv, {
+          streams: { stdin, stdout, stderr },
+          env: fullEnv,
+          overrides: { secretStore: async () => new MemorySecretStore(), prompter: async () => prompter },
+          signals: new EventEmitter() as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
+        }),
+        limit,
+      ]);
+      assert.notEqual(code, 'blocked', `\`${argv.join(' ')}\` did not finish at a terminal (asked: ${JSON.stringify(asked)})`);
+      return { code, stdout: stdout.text(), stderr: stderr.text(), asked };
+    } finally {
+      clearTimeout(timer);
+      stdin.destroy();
+    }
+  }
+
+  test('pause then resume: the status on plain stdout, a green ✓ summary on stderr, no question asked', async () => {
+    const paused = await atTerminal(['pause', sub.id]);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.deepEqual(paused.asked, []);
+    assert.equal(paused.stdout, 'paused\n');
+    assert.equal(paused.stderr, `${GREEN_CHECK} ${sub.id} (tty) is paused; \`intelliauth-webhooks resume ${sub.id}\` restarts deliveries\n`);
+    assert.equal(await statusOnPlatform(sub.id), 'paused');
+
+    const resumed = await atTerminal(['resume', sub.id]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(resumed.asked, []);
+    assert.equal(resumed.stdout, 'active\n');
+    assert.equal(resumed.stderr, `${GREEN_CHECK} ${sub.id} (tty) is active; deliveries go to https://tty.example.com/h\n`);
+    assert.equal(await statusOnPlatform(sub.id), 'active');
+  });
+
+  test('NO_COLOR or --no-color at a terminal: the same lines without escape codes', async () => {
+    const noColorEnv = await atTerminal(['pause', sub.id], { NO_COLOR: '1' });
+    assert.equal(noColorEnv.code, 0, noColorEnv.stderr);
+    assert.equal(noColorEnv.stdout, 'paused\n');
+    assert.equal(noColorEnv.stderr, `✓ ${sub.id} (tty) is paused; \`intelliauth-webhooks resume ${sub.id}\` restarts deliveries\n`);
+
+    const noColorFlag = await atTerminal(['--no-color', 'resume', sub.id]);
+    assert.equal(noColorFlag.code, 0, noColorFlag.stderr);
+    assert.equal(noColorFlag.stdout, 'active\n');
+    assert.equal(noColorFlag.stderr, `✓ ${sub.id} (tty) is active; deliveries go to https://tty.example.com/h\n`);
+    assert.ok(!(noColorEnv.stderr + noColorFlag.stderr).includes(ESC));
+    assert.deepEqual([...noColorEnv.asked, ...noColorFlag.asked], []);
+  });
+
+  test('--json at a terminal: the subscription object, uncoloured, and nothing on stderr', async () => {
+    const result = await atTerminal(['--json', 'pause', sub.id]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(!result.stdout.includes(ESC));
+    const printed = JSON.parse(result.stdout) as Subscription;
+    assert.equal(printed.id, sub.id);
+    assert.equal(printed.status, 'paused');
+    assert.equal(result.stderr, '');
+    assert.deepEqual(result.asked, []);
+    const resumed = await atTerminal(['resume', sub.id]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+  });
+
+  test('in-process run() at a terminal: may prompt, yet asks nothing', async () => {
+    const t = fixture.context({ tty: true, env: { NO_COLOR: '' } });
+    assert.equal(t.context.io.canPrompt(), true, 'the context is an interactive terminal');
+    await setStatus({ id: sub.id, status: 'paused' }, t.context);
+    await setStatus({ id: sub.id, status: 'active' }, t.context);
+    assert.deepEqual(t.prompts, []);
+    assert.equal(t.stdout(), 'paused\nactive\n');
+    assert.equal(
+      t.stderr(),
+      `${GREEN_CHECK} ${sub.id} (tty) is paused; \`intelliauth-webhooks resume ${sub.id}\` restarts deliveries\n` +
+        `${GREEN_CHECK} ${sub.id} (tty) is active; deliveries go to https://tty.example.com/h\n`,
+    );
   });
 });
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Context } from '../../src/cli/context.ts';
 import { hasChanges, toUpdateOptions, type UpdateOptions } from '../../src/commands/update/index.ts';
 import { run } from '../../src/commands/update/run.ts';
-import { exitCodeFor, InterruptedError, UsageError } from '../../src/errors.ts';
+import { ApiError, EXIT_CODES, exitCodeFor, InterruptedError, UsageError } from '../../src/errors.ts';
 import { MemorySecretStore } from '../../src/secrets/memory-store.ts';
 import { makeTestContext, type ScriptedAnswer, type TestContext } from '../helpers/context.ts';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-harness.ts';
@@ -167,6 +167,36 @@ describe('update without a terminal', () => {
     const error = await rejection(run(opts({ name: 'x' }, 'whsub_01ZZZZZZZZZZZZZZZZZZZZZZZZ'), setup().context));
     assert.equal(exitCodeFor(error), 4);
     assert.match(error.message, /subscription whsub_01ZZZZZZZZZZZZZZZZZZZZZZZZ not found/);
+  });
+});
+
+describe('update with a read-only token', () => {
+  test('exits 3 naming the missing scope webhooks:write, and changes nothing', async () => {
+    const before = await current();
+    const token = await emulator.token('webhooks:read');
+    const s = makeTestContext({ env: env({ INTELLIAUTH_TOKEN: token }), secretStore: new MemorySecretStore() });
+    const error = await rejection(
+      run(opts({ name: 'after', url: 'http://127.0.0.1:9/new', events: ['user.*'], description: 'new text' }), s.context),
+    );
+    assert.ok(error instanceof ApiError, `expected an ApiError, got ${String(error)}`);
+    assert.equal(error.status, 403);
+    assert.equal(exitCodeFor(error), EXIT_CODES.auth);
+    assert.equal(exitCodeFor(error), 3);
+    assert.match(error.message, /^the access token lacks the scope webhooks:write\b/);
+    assert.equal(error.hint, 'use a token that includes webhooks:write');
+    assert.deepEqual(await current(), before, 'nothing was changed');
+    assert.equal(s.stdout(), '');
+    assert.doesNotMatch(s.stderr(), /updated/);
+  });
+
+  test('--json: the same refusal, and no JSON document on stdout', async () => {
+    const token = await emulator.token('webhooks:read');
+    const s = makeTestContext({ env: env({ INTELLIAUTH_TOKEN: token }), globals: { json: true } });
+    const error = await rejection(run(opts({ name: 'after' }), s.context));
+    assert.equal(exitCodeFor(error), 3);
+    assert.match(error.message, /lacks the scope webhooks:write/);
+    assert.equal((await current()).name, 'before');
+    assert.equal(s.stdout(), '');
   });
 });
 
