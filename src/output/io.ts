@@ -124,6 +124,11 @@ export class IO {
     if (!this.quiet) this.stderr.write(`${line}\n`);
   }
 
+  /** What a --quiet run still needs to be told, such as where a server listens or its final summary: stderr. */
+  notice(line: string): void {
+    this.stderr.write(`${line}\n`);
+  }
+
   /** Success notes for people: stderr, silenced by --quiet. */
   success(line: string): void {
     if (!this.quiet) this.stderr.write(`${this.err.green('✓')} ${line}\n`);

@@ -184,6 +184,20 @@ describe('listen run', () => {
     assert.equal(`${t.stdout()}${t.stderr()}`.includes(SECRET), false, 'the secret is never printed');
   });
 
+  test('--quiet keeps only where it listens and the summary on stderr', async () => {
+    const controller = new AbortController();
+    const t = makeTestContext({ env: { MY_HOOK_SECRET: SECRET }, globals: { quiet: true }, signal: controller.signal });
+    const finished = run(options({ port: 0 }), t.context);
+    const url = await listeningUrl(t.stderr);
+    assert.equal(await postStatus(url, delivery(SECRET, 'evt_quiet_1')), 200);
+    controller.abort();
+    assert.equal(await finished, 0);
+    const stderr = t.stderr().trimEnd().split('\n');
+    assert.equal(stderr.length, 2, t.stderr());
+    assert.match(stderr[0]!, /^listening on http:\/\/127\.0\.0\.1:\d+\//);
+    assert.match(stderr[1]!, /^summary: received 1, verified 1, accepted 1, rejected 0, duplicates 0, ignored 0$/);
+  });
+
   test('reads the stored secret of --subscription and picks up a rotation made while running', async () => {
     const controller = new AbortController();
     const env = { INTELLIAUTH_TENANT_URL: 'https://acme-org.example.test', INTELLIAUTH_TOKEN: 'test-token', XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache') };

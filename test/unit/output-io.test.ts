@@ -92,16 +92,17 @@ describe('IO: where text goes', () => {
     assert.equal(stderr.text, 'working\n✓ done\nwarning: careful\nhint: try this\nerror: failed\n');
   });
 
-  test('--quiet silences progress, successes and hints, never warnings, errors or data', () => {
+  test('--quiet silences progress, successes and hints, never notices, warnings, errors or data', () => {
     const { io, stdout, stderr } = makeIO({ settings: { quiet: true } });
     io.print('row');
     io.info('working');
     io.success('done');
     io.hint('try this');
+    io.notice('listening on http://127.0.0.1:3000/');
     io.warn('careful');
     io.error('failed');
     assert.equal(stdout.text, 'row\n');
-    assert.equal(stderr.text, 'warning: careful\nerror: failed\n');
+    assert.equal(stderr.text, 'listening on http://127.0.0.1:3000/\nwarning: careful\nerror: failed\n');
   });
 
   test('--debug lines go to stderr', () => {

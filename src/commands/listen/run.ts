@@ -124,7 +124,7 @@ function secretLoader(options: ListenOptions, context: Context): SecretLoader {
 function announce(context: Context, options: ListenOptions, server: RunningServer, secrets: LoadedSecrets): void {
   const { io } = context;
   const host = server.host.includes(':') ? `[${server.host}]` : server.host;
-  io.info(`listening on http://${host}:${server.port}${options.path}`);
+  io.notice(`listening on http://${host}:${server.port}${options.path}`);
   io.info(`  verifying with ${describeSecrets(secrets)} from ${secrets.description}`);
   io.info(`  handling ${options.events.join(', ')}; timestamp window ±${options.maxSkewSeconds} s; tenant ${options.tenantId ?? 'not checked (pass --tenant-id)'}`);
   if (options.forwardTo) io.info(`  forwarding accepted deliveries to ${options.forwardTo.href}`);
@@ -170,7 +170,7 @@ function printSummary(context: Context, stats: ReceiverStats, forward: Forwarder
     ...(droppedLines > 0 ? { log_lines_dropped: droppedLines } : {}),
   };
   if (context.globals.json) {
-    context.io.info(JSON.stringify({ summary }));
+    context.io.notice(JSON.stringify({ summary }));
     return;
   }
   const reasons = Object.entries(stats.rejectedBy).map(([reason, count]) => `${reason} ${count}`);
@@ -180,7 +180,7 @@ function printSummary(context: Context, stats: ReceiverStats, forward: Forwarder
   if (forward) lines.push(`forwarded ${forward.delivered}, forward failures ${forward.failed}, forward retries ${forward.retries}, forward dropped ${forward.dropped}`);
   if (stats.stray > 0) lines.push(`${stats.stray} request${stats.stray === 1 ? '' : 's'} to other paths or with other methods`);
   if (droppedLines > 0) lines.push(`${droppedLines} log line${droppedLines === 1 ? '' : 's'} dropped (stdout was not being read)`);
-  context.io.info(`summary: ${lines.join('; ')}`);
+  context.io.notice(`summary: ${lines.join('; ')}`);
 }
 
 function listenError(error: unknown, options: ListenOptions): Error {
