@@ -271,6 +271,28 @@ describe('FeedReader stall detection', () => {
     assert.deepEqual(log.log, ['stalled', 'recovered']);
   });
 
+  test('the outage a recovery reports is at least as long as the silence the stall reported', async () => {
+    const feed = new FakeFeed();
+    feed.add(2);
+    // The first request fails after 100 ms, the retry answers 100 ms later: the stall notice
+    // (at 150 ms) and the recovery must count the same silence, from the first request on.
+    feed.beforeAnswer = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    };
+    feed.faults.set(1, unavailable);
+    const durations: Record<string, number> = {};
+    const timed: FeedNotices = {
+      unavailable: () => undefined,
+      stalled: (silentForMs) => void (durations.stalled = silentForMs),
+      recovered: (downForMs) => void (durations.recovered = downForMs),
+    };
+    const page = await reader(feed, { notices: timed, stallAfterMs: 150, sleep: recordingSleep() }).fetch({ order: 'asc', limit: 10 });
+    assert.equal(page?.items.length, 2);
+    assert.ok(durations.stalled !== undefined && durations.recovered !== undefined, JSON.stringify(durations));
+    assert.ok(durations.recovered! >= durations.stalled!, `stalled for ${durations.stalled} ms, then "available again after" ${durations.recovered} ms`);
+    assert.ok(durations.recovered! >= 190, `the outage counts from the request that went unanswered: ${durations.recovered} ms`);
+  });
+
   test('without following, a stalled feed ends the run as unavailable', async () => {
     const feed = new FakeFeed();
     let calls = 0;

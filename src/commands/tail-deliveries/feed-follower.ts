@@ -121,7 +121,7 @@ export class FeedReader {
           if (this.signal.aborted || error instanceof InterruptedError) return null;
           if (!isTransient(error)) throw error;
           failures += 1;
-          this.#failed(error);
+          this.#failed(error, startedAt);
           const silentFor = this.#now() - startedAt;
           if (this.#options.giveUpWhenStalled && silentFor >= this.#stallAfterMs) {
             throw new UnavailableError(`the delivery feed has not answered for ${Math.round(silentFor / 1000)} s; giving up`, {
@@ -152,9 +152,10 @@ export class FeedReader {
     this.#disarmWatchdog();
   }
 
-  #failed(error: unknown): void {
+  /** The outage is counted from the request that failed, as the stall notice counts it. */
+  #failed(error: unknown, silentSince: number): void {
     if (this.#downSince !== undefined) return;
-    this.#downSince = this.#now();
+    this.#downSince = silentSince;
     this.#options.notices.unavailable(oneLine(error instanceof Error ? error.message : String(error)));
   }
 
