@@ -387,6 +387,10 @@ export async function readSigningSecrets(context: Context, subscriptionId: strin
       previousExpiresAt = expiresAt;
     } else {
       await forgetPrevious(context, host, subscriptionId);
+      if (entry.previous.store === 'file' && entry.previous.path) {
+        const removed = await removeSecretFile(entry.previous.path, entry.previous.fingerprint);
+        if (removed !== null) context.io.debug(`the grace of the previous secret of ${subscriptionId} has ended: removed ${removed}`);
+      }
       const { previous: _expired, ...rest } = entry;
       await recordSafely(context, key, rest);
     }

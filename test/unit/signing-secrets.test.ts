@@ -192,6 +192,23 @@ describe('handOffSecret', () => {
     assert.equal(s.store.entries().has(`${HOST}/${SUB}/previous`), false);
   });
 
+  test('rotation between files: the old file is read during the grace and removed once it has ended', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const s = setup({ now: () => now });
+    const first = join(home, 'first.secret');
+    const second = join(home, 'second.secret');
+    await handOffSecret(s.context, { subscriptionId: SUB, secret: SECRET, destination: { kind: 'file', path: first } });
+    await handOffSecret(s.context, { subscriptionId: SUB, secret: NEXT_SECRET, destination: { kind: 'file', path: second }, rotation: { previousExpiresAt: '2026-01-02T00:00:00.000Z' } });
+    assert.equal((await readSigningSecrets(s.context, SUB)).previous, SECRET);
+    assert.equal(existsSync(first), true);
+    now = Date.parse('2026-01-02T00:00:01Z');
+    const afterGrace = await readSigningSecrets(s.context, SUB);
+    assert.deepEqual([afterGrace.current, afterGrace.previous], [NEXT_SECRET, null]);
+    assert.equal(existsSync(first), false, 'the previous secret is forgotten with its file');
+    assert.equal(existsSync(second), true);
+    assert.equal((await indexEntry(s.context, SUB))?.previous, undefined);
+  });
+
   test('forget deletes the files this tool wrote the current and previous secrets to', async () => {
     const s = setup();
     const first = join(home, 'first.secret');
