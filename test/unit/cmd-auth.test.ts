@@ -170,7 +170,10 @@ describe('login: argv to options', () => {
     assert.throws(() => parseWith(loginCommand, ['login', '--client-id', 'has space']), /--client-id must be/);
     assert.throws(() => parseHostPatterns('https://hooks.example.com/x', '--allowed-receiver-hosts'), /is a URL; list host names only/);
     assert.throws(() => parseHostPatterns('*', '--allowed-receiver-hosts'), /would allow every host/);
-    assert.throws(() => parseHostPatterns('hooks.example.com:8443', '--allowed-receiver-hosts'), /not a host name/);
+    assert.deepEqual(parseHostPatterns('hooks.example.com:8443 [::1]:3000', 'x'), ['hooks.example.com:8443', '[::1]:3000']);
+    for (const port of ['0', '65536', '99999', '', 'x']) {
+      assert.throws(() => parseHostPatterns(`hooks.example.com:${port}`, '--allowed-receiver-hosts'), /not a host name/);
+    }
     assert.deepEqual(parseHostPatterns('127.0.0.1 [::1] hooks.example.com.', 'x'), ['127.0.0.1', '[::1]', 'hooks.example.com']);
   });
 });

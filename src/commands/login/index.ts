@@ -87,12 +87,15 @@ export function parseClientId(raw: string, what = '--client-id'): string {
 }
 
 const HOST_LABEL = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
-const HOST_PATTERN = new RegExp(`^(\\*\\.)?${HOST_LABEL}(\\.${HOST_LABEL})*$`);
-const BRACKETED_IPV6 = /^\[[0-9a-f:.]+\]$/;
+// An optional port limits a pattern to it, as create and update check it (parseHostPattern).
+const PORT = '(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?';
+const HOST_PATTERN = new RegExp(`^(\\*\\.)?${HOST_LABEL}(\\.${HOST_LABEL})*${PORT}$`);
+const BRACKETED_IPV6 = new RegExp(`^\\[[0-9a-f:.]+\\]${PORT}$`);
 
 /**
  * Receiver host patterns: a host name or IP address, or `*.` followed by a domain for any
- * host below it. Lower-cased; duplicates dropped. An empty text is an empty list.
+ * host below it, with an optional `:port`. Lower-cased; duplicates dropped. An empty text is
+ * an empty list.
  */
 export function parseHostPatterns(text: string, what: string): string[] {
   const patterns: string[] = [];
@@ -107,7 +110,7 @@ export function parseHostPatterns(text: string, what: string): string[] {
     }
     if (!HOST_PATTERN.test(pattern) && !BRACKETED_IPV6.test(pattern)) {
       throw new UsageError(`${what}: "${item}" is not a host name or a *.domain pattern`, {
-        hint: 'ports are not part of a pattern; e.g. hooks.example.com, *.dev.example.com, 127.0.0.1',
+        hint: 'e.g. hooks.example.com, *.dev.example.com, 127.0.0.1, or 127.0.0.1:3000 for that port only',
       });
     }
     if (!patterns.includes(pattern)) patterns.push(pattern);
