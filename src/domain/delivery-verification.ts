@@ -144,9 +144,9 @@ function checkSignatures(input: VerificationInput): SignatureCheck {
   }
   const headers = presented.map(({ header }) => headerDisplayName(header));
   const fingerprints = held.map(({ role, secret }) => `${role} ${secretFingerprint(secret)}`);
-  const subject = headers.length === 1 ? `${headers[0]} does` : `neither ${headers.join(' nor ')} does`;
+  const subject = headers.length === 1 ? `${headers[0]} does not match` : `neither ${headers.join(' nor ')} matches`;
   const secretsText = held.length === 1 ? `secret fingerprint ${secretFingerprint(input.secrets.current)}` : `secret fingerprints ${fingerprints.join(', ')}`;
-  return { ok: false, verdict: invalid('signature_mismatch', `${subject} not match the body (${secretsText})`) };
+  return { ok: false, verdict: invalid('signature_mismatch', `${subject} the body (${secretsText})`) };
 }
 
 function describeMalformed(value: string): string {
