@@ -7,7 +7,7 @@ export function formatLocalAndUtc(iso: string, timeZone?: string): string {
   if (Number.isNaN(date.getTime())) return iso;
   const local = new Intl.DateTimeFormat('en-CA', {
     year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
-    hour12: false, timeZoneName: 'short', ...(timeZone ? { timeZone } : {}),
+    hourCycle: 'h23', timeZoneName: 'short', ...(timeZone ? { timeZone } : {}),
   }).format(date).replace(',', '');
   return `${local} (${date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')})`;
 }
