@@ -230,7 +230,8 @@ export class ApiClient {
     const signal = ignoreInterrupt ? undefined : this.#signal;
     let refreshed = false;
     for (;;) {
-      const token = await this.#tokens.getToken();
+      // Even for a call that must not be cut short once sent, getting its token may be.
+      const token = await this.#tokens.getToken(this.#signal);
       try {
         return await this.#http.request<T>({
           ...req,

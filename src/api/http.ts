@@ -479,7 +479,11 @@ export function describeTransportError(error: unknown, timeoutMs: number): Trans
   }
   const code = findErrorCode(error);
   if (code && TRANSIENT_CODES[code]) return { summary: `${TRANSIENT_CODES[code]} (${code})`, retryable: true };
-  if (code?.startsWith('HPE_')) return { summary: `the API sent a malformed HTTP answer (${code})`, retryable: true };
+  // undici leaves the code out for some parser errors (an invalid status line).
+  if (code?.startsWith('HPE_') || (error instanceof Error && error.name === 'HTTPParserError')) {
+    const detail = code ?? oneLine(error instanceof Error ? error.message : String(error));
+    return { summary: `the API sent a malformed HTTP answer (${detail})`, retryable: true };
+  }
   if (code && isTlsCode(code)) {
     return {
       summary: `TLS failure (${code})`,

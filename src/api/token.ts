@@ -14,7 +14,8 @@ export interface AccessToken {
 
 /** What ApiClient needs from whatever holds the token. */
 export interface AccessTokenProvider {
-  getToken(): Promise<string>;
+  /** `signal` ends a token request under way: nothing has been done on the tenant yet. */
+  getToken(signal?: AbortSignal): Promise<string>;
   /** Forget the current token (the API answered 401 with it). */
   invalidate(): Promise<void>;
   /** True when invalidate() + getToken() can yield a different token (client credentials). */

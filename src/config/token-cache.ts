@@ -261,10 +261,10 @@ export class TokenProvider implements AccessTokenProvider {
     return this.#credentials.source;
   }
 
-  async getToken(): Promise<string> {
+  async getToken(signal?: AbortSignal): Promise<string> {
     if (this.#credentials.token !== undefined) return this.#credentials.token;
     if (this.#current && isFresh(this.#current, this.#now())) return this.#current.accessToken;
-    this.#pending ??= this.#obtain().finally(() => {
+    this.#pending ??= this.#obtain(signal).finally(() => {
       this.#pending = undefined;
     });
     return (await this.#pending).accessToken;
@@ -286,7 +286,7 @@ export class TokenProvider implements AccessTokenProvider {
     return { source: this.#credentials.source, expiresAt: token.expiresAt, scope: [...token.scope], fromCache: this.#fromCache };
   }
 
-  async #obtain(): Promise<CachedToken> {
+  async #obtain(signal: AbortSignal | undefined): Promise<CachedToken> {
     const identity = this.#identity;
     const getSecret = this.#credentials.getClientSecret;
     if (!identity || !getSecret) {
@@ -309,6 +309,7 @@ export class TokenProvider implements AccessTokenProvider {
       audience: identity.audience,
       scope: this.#scope,
       now: this.#now,
+      ...(signal ? { signal } : {}),
     });
     const token: CachedToken = { ...fresh, obtainedAt };
     this.#current = token;

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as nodeRequest } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { createHttp, parseRetryAfter, type HttpOptions } from '../../src/api/http.ts';
 import { ApiError, InterruptedError, UnavailableError, UsageError } from '../../src/errors.ts';
 import { closedPort, sendJson, startServer, type Handler, type LoopbackServer } from '../helpers/loopback-server.ts';
@@ -370,6 +370,31 @@ describe('http transport: retries', () => {
         await assert.rejects(http.request({ method: 'DELETE', path: '/y' }), (error: unknown) => error instanceof ApiError && error.status === 404);
       },
     );
+  });
+
+  test('a malformed HTTP answer (an invalid status line, which undici reports without a code) is retried like a reset', async () => {
+    let connections = 0;
+    const raw = createNetServer((socket) => {
+      connections += 1;
+      const first = connections === 1;
+      socket.once('data', () => {
+        if (first) socket.end('HTTP/1.1 abc Nope\r\n\r\n');
+        else socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\nconnection: close\r\n\r\n{"data":"done"}');
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const { port } = raw.address() as AddressInfo;
+    const trace: string[] = [];
+    const http = createHttp({ baseUrl: `http://127.0.0.1:${port}`, env: {}, random: () => 0, sleep: async () => undefined, trace: (line) => trace.push(line) });
+    try {
+      const result = await http.request<string>({ method: 'GET', path: '/x' });
+      assert.equal(result.data, 'done');
+      assert.equal(result.attempts, 2);
+      assert.ok(trace.some((line) => /the API sent a malformed HTTP answer \(Response does not match the HTTP\/1\.1 protocol/.test(line)), trace.join('\n'));
+    } finally {
+      await http.close();
+      raw.close();
+    }
   });
 
   test('POST with an idempotency key is retried with the same key', async () => {

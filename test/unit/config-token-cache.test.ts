@@ -14,7 +14,8 @@ import {
   type TokenCacheIdentity,
 } from '../../src/config/token-cache.ts';
 import type { Credentials } from '../../src/config/credentials.ts';
-import { AuthError } from '../../src/errors.ts';
+import { AuthError, InterruptedError } from '../../src/errors.ts';
+import { ApiClient } from '../../src/api/client.ts';
 import { sendJson, startServer, type LoopbackServer } from '../helpers/loopback-server.ts';
 
 let root: string;
@@ -253,6 +254,30 @@ describe('TokenProvider', () => {
       await p.http.close();
     } finally {
       lifetimeSeconds = 3600;
+    }
+  });
+});
+
+describe('TokenProvider interrupted', () => {
+  test('an interrupt ends a token request that hangs, for any call of the API client, even one that may not be cut short once sent', async () => {
+    // A token endpoint that never answers.
+    const hanging = await startServer(() => undefined);
+    const http = createHttp({ baseUrl: hanging.url, env: {}, timeoutMs: 20_000, totalTimeoutMs: 60_000 });
+    const credentials: Credentials = { source: 'env-client', tenantUrl: hanging.url, clientId: 'app_1', getClientSecret: async () => 'cs_right' };
+    const controller = new AbortController();
+    const client = new ApiClient({ http, tokenProvider: new TokenProvider({ credentials, http }), signal: controller.signal });
+    try {
+      const started = Date.now();
+      setTimeout(() => controller.abort(), 100);
+      await assert.rejects(
+        client.createSubscription({ name: 'x', url: 'https://hooks.example.com/x', events: ['user.*'] }, { idempotencyKey: 'k', ignoreInterrupt: true }),
+        InterruptedError,
+      );
+      assert.ok(Date.now() - started < 5_000, `ended ${Date.now() - started} ms after the start`);
+      assert.equal(hanging.requests.filter((request) => request.url.includes('/subscriptions')).length, 0, 'the create call was never sent');
+    } finally {
+      await http.close();
+      await hanging.close();
     }
   });
 });
