@@ -85,6 +85,10 @@ function translateTokenError(
   req: ClientCredentialsRequest,
   requestedScope: string | undefined,
 ): unknown {
+  if (error instanceof UnavailableError) {
+    // Said as such: the command's own call was never made.
+    return new UnavailableError(`getting an access token failed: ${error.message}`, { ...(error.hint ? { hint: error.hint } : {}), cause: error });
+  }
   if (!(error instanceof ApiError)) return error;
   const loginHint = 'check the client id and secret (`intelliauth-webhooks login` stores new ones)';
   switch (error.code) {
@@ -122,7 +126,15 @@ function translateTokenError(
           hint: 'check the tenant URL',
         });
       }
-      return error;
+      return new ApiError({
+        status: error.status,
+        code: error.code,
+        message: `getting an access token failed: ${error.platformMessage}`,
+        requestId: error.requestId,
+        details: error.details,
+        retryAfterSeconds: error.retryAfterSeconds,
+        ...(error.hint ? { hint: error.hint } : {}),
+      });
   }
 }
 

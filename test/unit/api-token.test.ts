@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHttp } from '../../src/api/http.ts';
 import { requestClientCredentialsToken } from '../../src/api/token.ts';
 import { ApiError, AuthError, UnavailableError } from '../../src/errors.ts';
-import { sendJson, startServer, type Handler } from '../helpers/loopback-server.ts';
+import { closedPort, sendJson, startServer, type Handler } from '../helpers/loopback-server.ts';
 
 const SECRET = 'cs_super_secret_VALUE_42';
 
@@ -153,6 +153,29 @@ describe('client-credentials token exchange', () => {
         }
       },
     );
+  });
+
+  test('a token endpoint that stays unavailable or cannot be reached says it was the token that failed', async () => {
+    await withTokenServer(
+      (_req, res) => sendJson(res, 503, { error: 'unavailable', message: 'down for maintenance' }),
+      async (http) => {
+        await assert.rejects(requestClientCredentialsToken(http, { clientId: 'a', clientSecret: SECRET }), (error: Error) => {
+          assert.ok(error instanceof ApiError && error.status === 503, `${error.name}: ${error.message}`);
+          assert.match(error.message, /^getting an access token failed: down for maintenance/);
+          return assertNoSecret(error);
+        });
+      },
+    );
+    const unreachable = createHttp({ baseUrl: `http://127.0.0.1:${await closedPort()}`, env: {}, sleep: async () => undefined });
+    try {
+      await assert.rejects(requestClientCredentialsToken(unreachable, { clientId: 'a', clientSecret: SECRET }), (error: Error) => {
+        assert.ok(error instanceof UnavailableError, `${error.name}: ${error.message}`);
+        assert.match(error.message, /^getting an access token failed: could not reach http:\/\/127\.0\.0\.1:\d+: connection refused/);
+        return assertNoSecret(error);
+      });
+    } finally {
+      await unreachable.close();
+    }
   });
 
   test('a tenant without the token endpoint says so', async () => {
