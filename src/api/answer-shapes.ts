@@ -57,6 +57,7 @@ export const DEAD_LETTER: Shape = {
 export const ANY_OBJECT: Shape = {};
 
 export const EMULATOR_EVENT: Shape = { event_id: 'string', subscriptions: 'strings?' };
+export const EMULATOR_HEALTH: Shape = { status: 'string', tenant_id: 'string', allow_private_targets: 'boolean?' };
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -5,6 +5,7 @@ import { ApiError } from '../errors.ts';
 import {
   DELIVERY_TIMEOUT_MS,
   EMULATOR_EVENTS_PATH,
+  EMULATOR_HEALTH_PATH,
   ID_PREFIX,
   IDEMPOTENCY_HEADER,
   LIST_LIMIT,
@@ -27,6 +28,7 @@ import {
   DEAD_LETTER,
   DELIVERY_RECORD,
   EMULATOR_EVENT,
+  EMULATOR_HEALTH,
   EVENT_TYPE,
   expectList,
   expectObject,
@@ -57,6 +59,15 @@ export interface IdempotencyOptions {
 export interface EmulatorEventBody {
   event_type: string;
   data?: Record<string, unknown>;
+}
+
+/** What the emulator says of itself (`GET /_emulator/health`, no token needed). */
+export interface EmulatorHealth {
+  status: string;
+  tenant_id: string;
+  /** Absent from emulators older than this field. */
+  allow_private_targets?: boolean;
+  [key: string]: unknown;
 }
 
 /** The emulator's answer to an injected event. */
@@ -216,6 +227,19 @@ export class ApiClient {
       { subscriptionId: id, eventId },
     );
     return expectObject<RedeliveryAccepted>(result.data, ANY_OBJECT, 'an accepted redelivery', result.requestId);
+  }
+
+  /** Emulator only: its identity and settings; needs no token. */
+  async emulatorHealth(): Promise<EmulatorHealth> {
+    // Asked only to check a receiver URL sooner: one short try, not the full retry budget.
+    const result = await this.#http.request<unknown>({
+      method: 'GET',
+      path: EMULATOR_HEALTH_PATH,
+      retry: false,
+      timeoutMs: 5_000,
+      ...(this.#signal ? { signal: this.#signal } : {}),
+    });
+    return expectObject<EmulatorHealth>(result.data, EMULATOR_HEALTH, 'what the emulator says of itself', result.requestId);
   }
 
   /** Emulator only: inject an event as if it happened on the tenant. */

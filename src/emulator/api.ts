@@ -550,7 +550,9 @@ export class WebhooksApi {
 
   private health(): Reply {
     const { server } = this.tenant.state;
-    return ok({ status: 'ok', tenant_id: server.tenant_id, tenant_slug: server.tenant_slug });
+    // allow_private_targets lets the CLI apply the receiver URL rules this emulator applies
+    // before asking anything, as it does against the platform.
+    return ok({ status: 'ok', tenant_id: server.tenant_id, tenant_slug: server.tenant_slug, allow_private_targets: this.tenant.config.allowPrivateTargets });
   }
 
   private newEvent(type: string, data: Record<string, unknown>, actor: StoredEvent['actor'], occurredAt?: string): StoredEvent {

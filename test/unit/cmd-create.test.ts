@@ -19,6 +19,8 @@ import {
   parseHostPattern,
   receiverHostProblem,
   receiverUrlPolicy,
+  receiverUrlPromptProblem,
+  resolveReceiverUrlPolicy,
   simplifySelectors,
 } from '../../src/commands/shared/subscription-input.ts';
 import { makeTestContext, type ScriptedAnswer, type TestContext } from '../helpers/context.ts';
@@ -433,14 +435,14 @@ describe('create without a terminal', () => {
     }
   });
 
-  test('against the emulator, a loopback receiver is left to the emulator, which refuses it without --allow-private-targets', async () => {
+  test('against an emulator started without --allow-private-targets, a loopback receiver is refused by the local check, as it says it would', async () => {
     const strict = await startTestEmulator({ allowPrivateTargets: false });
     try {
       const s = setup({ env: { INTELLIAUTH_TENANT_URL: strict.tenantUrl, INTELLIAUTH_M2M_CLIENT_ID: strict.clientId, INTELLIAUTH_M2M_CLIENT_SECRET: strict.clientSecret } });
       const error = await rejection(run(opts({ name: 'n', url: 'https://127.0.0.1:9/hooks', events: ['user.signed_up'] }), s.context));
       assert.equal(exitCodeFor(error), 2);
-      assert.match(error.message, /^receiver URL refused: 127\.0\.0\.1 is a loopback address/);
-      assert.match((error as UsageError).hint ?? '', /--allow-private-targets/);
+      assert.match(error.message, /^--url: receiver URL refused: 127\.0\.0\.1 is a loopback address/, 'the local check, not the emulator\'s 422');
+      assert.match((error as UsageError).hint ?? '', /^this emulator was started without --allow-private-targets/);
       assert.equal(s.store.entries().size, 0);
       const listed = await strict.call('GET', '/api/v1/webhooks/subscriptions');
       assert.deepEqual(listed.body.data, []);
@@ -474,6 +476,10 @@ async function failingTenant(): Promise<{ url: string; keys: () => string[]; clo
       res.setHeader('content-type', 'application/json');
       if (req.url === '/oauth2/token') {
         res.end(JSON.stringify({ access_token: 'tok', token_type: 'Bearer', expires_in: 3600, scope: 'webhooks:read webhooks:write' }));
+      } else if (req.url === '/_emulator/health') {
+        // Not an emulator that says how it treats private receivers: it decides when asked.
+        res.statusCode = 404;
+        res.end(JSON.stringify({ error: 'not_found', message: 'no such path' }));
       } else if (req.method === 'GET' && req.url?.startsWith('/api/v1/webhooks/event-types')) {
         res.end(JSON.stringify({ data: [{ type: 'user.signed_up', category: 'user', description: 'd' }], meta: {} }));
       } else {
@@ -765,10 +771,46 @@ describe('shared subscription input', () => {
   });
 
   test('the URL policy defers private targets to a loopback tenant (the emulator) only', () => {
-    assert.deepEqual(receiverUrlPolicy({ tenantUrl: 'http://127.0.0.1:8787' }), { allowPrivateTargets: true, deferredToEmulator: true });
-    assert.deepEqual(receiverUrlPolicy({ tenantUrl: 'http://[::1]:8787' }), { allowPrivateTargets: true, deferredToEmulator: true });
-    assert.deepEqual(receiverUrlPolicy({ tenantUrl: 'https://acme-corp.intelliauth.io' }), { allowPrivateTargets: false, deferredToEmulator: false });
+    assert.deepEqual(receiverUrlPolicy({ tenantUrl: 'http://127.0.0.1:8787' }), { allowPrivateTargets: true, localEmulator: true, deferredToEmulator: true });
+    assert.deepEqual(receiverUrlPolicy({ tenantUrl: 'http://[::1]:8787' }), { allowPrivateTargets: true, localEmulator: true, deferredToEmulator: true });
+    assert.deepEqual(receiverUrlPolicy({ tenantUrl: 'https://acme-corp.intelliauth.io' }), { allowPrivateTargets: false, localEmulator: false, deferredToEmulator: false });
     // Rules that are not about private targets still apply locally on the emulator.
     assert.throws(() => checkReceiverUrlOrThrow('http://user:pw@127.0.0.1/x', { allowPrivateTargets: true }), /user name or password are refused/);
+  });
+
+  test('a local emulator is asked how it treats private receivers only when the answer matters, and decides itself when it cannot say', async () => {
+    const deferred = receiverUrlPolicy({ tenantUrl: 'http://127.0.0.1:8787' });
+    for (const allow of [false, true]) {
+      const tenant = await startTestEmulator({ allowPrivateTargets: allow });
+      try {
+        const s = setup({ env: { INTELLIAUTH_TENANT_URL: tenant.tenantUrl, INTELLIAUTH_M2M_CLIENT_ID: tenant.clientId, INTELLIAUTH_M2M_CLIENT_SECRET: tenant.clientSecret } });
+        assert.deepEqual(await resolveReceiverUrlPolicy(s.context, deferred, new URL('http://127.0.0.1:3000/hooks')), {
+          allowPrivateTargets: allow,
+          localEmulator: true,
+          deferredToEmulator: false,
+        });
+        // A public receiver needs no answer, and a platform tenant is never asked.
+        assert.equal(await resolveReceiverUrlPolicy(s.context, deferred, new URL('https://hooks.example.com/x')), deferred);
+        const platform = receiverUrlPolicy({ tenantUrl: 'https://acme-corp.intelliauth.io' });
+        assert.equal(await resolveReceiverUrlPolicy(s.context, platform), platform);
+      } finally {
+        await tenant.close({ graceMs: 0 });
+      }
+    }
+    // At the URL prompt, the reason says what to change.
+    const strictEmulator = { allowPrivateTargets: false, localEmulator: true, deferredToEmulator: false };
+    assert.equal(
+      receiverUrlPromptProblem('http://127.0.0.1:3000/hooks', strictEmulator, null, false),
+      'http:// receivers are refused: the platform delivers over HTTPS only (this emulator was started without --allow-private-targets; start it with that flag to accept receivers on this machine)',
+    );
+    assert.equal(receiverUrlPromptProblem('https://hooks.example.com/x', strictEmulator, null, false), null);
+
+    const silent = await failingTenant();
+    try {
+      const s = setup({ env: { INTELLIAUTH_TENANT_URL: silent.url } });
+      assert.equal(await resolveReceiverUrlPolicy(s.context, deferred), deferred);
+    } finally {
+      await silent.close();
+    }
   });
 });

@@ -333,7 +333,9 @@ describe('emulator: webhook API', () => {
   test('the health endpoint needs no token; the event endpoint needs one', async () => {
     const health = await fetch(`${emulator.tenantUrl}/_emulator/health`);
     assert.equal(health.status, 200);
-    assert.equal(((await health.json()) as any).data.status, 'ok');
+    const healthBody = (await health.json()) as any;
+    assert.equal(healthBody.data.status, 'ok');
+    assert.equal(typeof healthBody.data.allow_private_targets, 'boolean', 'it says whether it accepts receivers on this machine');
     assertError(await emulator.call('POST', '/_emulator/events', { token: null, body: { event_type: 'user.signed_up' } }), 'unauthorized');
     assertError(await emulator.call('POST', '/_emulator/events', { body: { event_type: 'nope' } }), 'invalid_request');
   });

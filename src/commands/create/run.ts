@@ -30,6 +30,7 @@ import {
   promptEvents,
   receiverHostRule,
   receiverUrlPolicy,
+  resolveReceiverUrlPolicy,
   receiverUrlPromptProblem,
   type ReceiverUrlPolicy,
 } from '../shared/subscription-input.ts';
@@ -64,7 +65,7 @@ export async function run(options: CreateOptions, context: Context): Promise<num
   const outcome = await context.uninterruptible(async () => {
     const done = await reportedIfInterrupted(context, () => createAndHandOff(context, api, body, destination, idempotencyKey, urlPolicy));
     if (typeof done === 'number') return done;
-    await report(context, done, destination, urlPolicy.deferredToEmulator);
+    await report(context, done, destination, urlPolicy.localEmulator);
     if (context.signal.aborted) {
       io.warn(`interrupted, but only after ${done.subscription.id} was created; its signing secret is in ${describeLocation(done.location)}`);
       if (done.fallback) {
@@ -90,7 +91,7 @@ async function prepare(options: CreateOptions, context: Context): Promise<Prepar
   if (!interactive) requireFlags(options);
 
   const credentials = await context.credentials();
-  const urlPolicy = receiverUrlPolicy(credentials);
+  let urlPolicy = receiverUrlPolicy(credentials);
   const hostRule = await receiverHostRule(context, credentials);
 
   // Everything the flags say is checked locally before anything is asked or sent.
@@ -102,6 +103,9 @@ async function prepare(options: CreateOptions, context: Context): Promise<Prepar
   if (options.events !== undefined) await confirmAllEvents(context, options.events, options.allEvents, NOTHING_CREATED);
 
   const destination = await chooseDestination(context, options, interactive);
+  // The first call: a local emulator says whether it takes receivers on this machine.
+  urlPolicy = await resolveReceiverUrlPolicy(context, urlPolicy, url);
+  if (url !== undefined) url = checkReceiverUrlOrThrow(url.href, urlPolicy);
 
   let catalogue: EventType[] | undefined;
   const loadCatalogue = async () => (catalogue ??= await fetchCatalogue(context));

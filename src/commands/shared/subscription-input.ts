@@ -15,21 +15,46 @@ import type { Choice } from '../../output/prompter.ts';
 // ---- receiver URL ------------------------------------------------------------------------
 
 export interface ReceiverUrlPolicy extends UrlPolicy {
-  /** True when the tenant is the local emulator and its own check decides about private targets. */
+  /** True when the tenant is a local emulator. */
+  localEmulator: boolean;
+  /** True when that emulator's own check decides about private targets (it did not say how it is set). */
   deferredToEmulator: boolean;
 }
 
 /**
  * The platform never runs on loopback, and the tool accepts a loopback tenant URL only
  * (plain http included) for the local emulator. Whether that emulator was started with
- * --allow-private-targets is its own setting, so for such a tenant the local check lets
- * loopback, private and http receivers through and the emulator's answer (422
- * url_not_allowed) decides; every other rule is still checked here first.
+ * --allow-private-targets is its own setting: until resolveReceiverUrlPolicy has asked it
+ * (after the checks that need no call), and if it cannot say, the local check lets loopback,
+ * private and http receivers through and the emulator's answer (422 url_not_allowed)
+ * decides. Every other rule is checked here first.
  */
 export function receiverUrlPolicy(credentials: Pick<Credentials, 'tenantUrl'>): ReceiverUrlPolicy {
   const emulator = isLoopbackHost(new URL(credentials.tenantUrl).hostname);
-  return { allowPrivateTargets: emulator, deferredToEmulator: emulator };
+  return { allowPrivateTargets: emulator, localEmulator: emulator, deferredToEmulator: emulator };
 }
+
+/**
+ * `policy`, with a local emulator's own --allow-private-targets setting when the answer
+ * matters: for a receiver URL the platform's rules would refuse, or for one still to be
+ * asked for (`url` undefined). Asks GET /_emulator/health, which needs no token.
+ */
+export async function resolveReceiverUrlPolicy(context: Context, policy: ReceiverUrlPolicy, url?: URL): Promise<ReceiverUrlPolicy> {
+  if (!policy.deferredToEmulator) return policy;
+  if (url !== undefined && checkReceiverUrl(url.href, { allowPrivateTargets: false }).ok) return policy;
+  try {
+    const health = await (await context.api()).emulatorHealth();
+    if (typeof health.allow_private_targets === 'boolean') {
+      return { allowPrivateTargets: health.allow_private_targets, localEmulator: true, deferredToEmulator: false };
+    }
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    context.io.debug(`the emulator did not say whether it accepts private receivers (${error instanceof Error ? error.message : String(error)}); it decides when asked`);
+  }
+  return policy;
+}
+
+const EMULATOR_WITHOUT_PRIVATE_TARGETS = 'this emulator was started without --allow-private-targets; start it with that flag to accept receivers on this machine';
 
 /** The canonical URL of an acceptable receiver, or the reason it is refused. */
 export function judgeReceiverUrl(input: string, policy: UrlPolicy): { url: URL } | { reason: string } {
@@ -38,21 +63,30 @@ export function judgeReceiverUrl(input: string, policy: UrlPolicy): { url: URL }
 }
 
 /** Checks a receiver URL with the platform's rules; throws a one-line UsageError with the precise reason. */
-export function checkReceiverUrlOrThrow(input: string, policy: UrlPolicy, flag = '--url'): URL {
+export function checkReceiverUrlOrThrow(input: string, policy: UrlPolicy & { localEmulator?: boolean }, flag = '--url'): URL {
   const verdict = judgeReceiverUrl(input, policy);
   if ('url' in verdict) return verdict.url;
   const local = !policy.allowPrivateTargets && checkReceiverUrl(input, { allowPrivateTargets: true }).ok;
+  const localHint = policy.localEmulator
+    ? EMULATOR_WITHOUT_PRIVATE_TARGETS
+    : 'the platform delivers only to public https:// receivers; for a receiver on this machine, use the local emulator (`intelliauth-webhooks emulator --allow-private-targets`)';
   throw new UsageError(`${flag}: receiver URL refused: ${verdict.reason}`, {
-    hint: local
-      ? 'the platform delivers only to public https:// receivers; for a receiver on this machine, use the local emulator (`intelliauth-webhooks emulator --allow-private-targets`)'
-      : 'receivers need a public https:// URL without user name, password or #fragment',
+    hint: local ? localHint : 'receivers need a public https:// URL without user name, password or #fragment',
   });
 }
 
 /** For a URL prompt's validate(): what is wrong with the answer (URL rules, then the allowlist), or null. */
-export function receiverUrlPromptProblem(value: string, policy: UrlPolicy, rule: ReceiverHostRule | null, force: boolean): string | null {
+export function receiverUrlPromptProblem(
+  value: string,
+  policy: UrlPolicy & { localEmulator?: boolean },
+  rule: ReceiverHostRule | null,
+  force: boolean,
+): string | null {
   const verdict = judgeReceiverUrl(value.trim(), policy);
-  if ('reason' in verdict) return verdict.reason;
+  if ('reason' in verdict) {
+    const local = policy.localEmulator && !policy.allowPrivateTargets && checkReceiverUrl(value.trim(), { allowPrivateTargets: true }).ok;
+    return local ? `${verdict.reason} (${EMULATOR_WITHOUT_PRIVATE_TARGETS})` : verdict.reason;
+  }
   if (force) return null;
   try {
     const problem = receiverHostProblem(verdict.url, rule);

@@ -16,6 +16,7 @@ import {
   promptEvents,
   receiverHostRule,
   receiverUrlPolicy,
+  resolveReceiverUrlPolicy,
   receiverUrlPromptProblem,
   type ReceiverHostRule,
   type ReceiverUrlPolicy,
@@ -33,8 +34,13 @@ export async function run(options: UpdateOptions, context: Context): Promise<voi
     });
   }
   const credentials = await context.credentials();
-  const urlPolicy = receiverUrlPolicy(credentials);
+  let urlPolicy = receiverUrlPolicy(credentials);
   const hostRule = await receiverHostRule(context, credentials);
+  // A URL the platform's rules refuse is checked against a local emulator's own setting.
+  if (options.url !== undefined) checkReceiverUrlOrThrow(options.url, urlPolicy);
+  if (options.url !== undefined || !hasChanges(options)) {
+    urlPolicy = await resolveReceiverUrlPolicy(context, urlPolicy, options.url === undefined ? undefined : new URL(options.url));
+  }
 
   const body = hasChanges(options)
     ? await changesFromFlags(context, options, urlPolicy, hostRule)
