@@ -1,15 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { request } from 'undici';
-import { BIN, ROOT, runCli, startEmulatorProcess, tempHome, type CliResult, type EmulatorProcess } from '../helpers/cli.ts';
+import { ROOT, runCli, startEmulatorProcess, tempHome, type CliResult, type EmulatorProcess } from '../helpers/cli.ts';
+import { freePort, startListen, type ListenProcess } from '../helpers/listen-process.ts';
 
 // `listen --forward-to`, end to end: the built CLI as child processes, an emulator started
 // with --allow-private-targets delivering real signed events to `listen`, and loopback
@@ -22,74 +21,6 @@ import { BIN, ROOT, runCli, startEmulatorProcess, tempHome, type CliResult, type
 
 const APP_DELAY_MS = 3_000;
 
-interface ListenProcess {
-  child: ChildProcess;
-  url: string;
-  /** stdout, line by line. */
-  lines: string[];
-  stderr(): string;
-  waitForLine(predicate: (line: string) => boolean, timeoutMs?: number): Promise<string>;
-  exited: Promise<number | null>;
-}
-
-function startListen(args: string[], env: Record<string, string>): Promise<ListenProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'listen', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: string[] = [];
-    const waiters: Array<{ predicate: (line: string) => boolean; resolve: (line: string) => void }> = [];
-    let stderr = '';
-    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-    // Never outlives the test, whatever happens to it.
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    void exited.then(() => clearTimeout(killer));
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      lines.push(text);
-      for (const waiter of [...waiters]) {
-        if (waiter.predicate(text)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(text);
-        }
-      }
-    });
-    const readyTimer = setTimeout(() => reject(new Error(`listen did not start: ${stderr}`)), 15_000);
-    let ready = false;
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match && !ready) {
-        ready = true;
-        clearTimeout(readyTimer);
-        resolve({
-          child,
-          url: match[1]!,
-          lines,
-          stderr: () => stderr,
-          exited,
-          waitForLine: (predicate, timeoutMs = 10_000) => {
-            const found = lines.find(predicate);
-            if (found !== undefined) return Promise.resolve(found);
-            return new Promise((done, fail) => {
-              const timer = setTimeout(
-                () => fail(new Error(`no matching line from listen within ${timeoutMs} ms; stdout ${JSON.stringify(lines)}; stderr ${stderr}`)),
-                timeoutMs,
-              );
-              waiters.push({ predicate, resolve: (line) => (clearTimeout(timer), done(line)) });
-            });
-          },
-        });
-      }
-    });
-    void exited.then((code) => reject(new Error(`listen exited with ${code} before it was ready: ${stderr}`)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 interface AppRequest {
   body: Buffer;
@@ -179,7 +110,7 @@ let home: { dir: string; cleanup: () => Promise<void> };
 let emulator: EmulatorProcess;
 let env: Record<string, string>;
 const apps: App[] = [];
-const listens: ListenProcess[] = [];
+const listens: ListenProcess<string>[] = [];
 
 async function cli(args: string[]): Promise<CliResult> {
   const result = await runCli(args, { env });

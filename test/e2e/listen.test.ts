@@ -1,15 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { request } from 'undici';
-import { BIN, ROOT, runCli, startEmulatorProcess, tempHome, type CliResult, type EmulatorProcess } from '../helpers/cli.ts';
+import { ROOT, runCli, startEmulatorProcess, tempHome, type CliResult, type EmulatorProcess } from '../helpers/cli.ts';
+import { freePort, startListen, type ListenProcess } from '../helpers/listen-process.ts';
 
 // The complete local loop, as a user runs it: an emulator that may deliver to loopback,
 // `create` putting the signing secret in a 0600 file, `listen` reading it from there, and
@@ -27,68 +26,6 @@ interface ListenLine {
   forward?: { outcome: string; status: number | null; latency_ms: number | null; attempt: number; max_attempts: number; error?: string };
 }
 
-interface ListenProcess {
-  child: ChildProcess;
-  url: string;
-  lines: ListenLine[];
-  stderr(): string;
-  waitForLine(predicate: (line: ListenLine) => boolean, timeoutMs?: number): Promise<ListenLine>;
-  exited: Promise<number | null>;
-}
-
-function startListen(args: string[], env: Record<string, string>): Promise<ListenProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'listen', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: ListenLine[] = [];
-    const waiters: Array<{ predicate: (line: ListenLine) => boolean; resolve: (line: ListenLine) => void }> = [];
-    let stderr = '';
-    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    void exited.then(() => clearTimeout(killer));
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      const line = JSON.parse(text) as ListenLine;
-      lines.push(line);
-      for (const waiter of [...waiters]) {
-        if (waiter.predicate(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    });
-    const readyTimer = setTimeout(() => reject(new Error(`listen did not start: ${stderr}`)), 15_000);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) {
-        clearTimeout(readyTimer);
-        resolve({
-          child,
-          url: match[1]!,
-          lines,
-          stderr: () => stderr,
-          exited,
-          waitForLine: (predicate, timeoutMs = 10_000) => {
-            const found = lines.find(predicate);
-            if (found) return Promise.resolve(found);
-            return new Promise((done, fail) => {
-              const timer = setTimeout(() => fail(new Error(`no matching line from listen within ${timeoutMs} ms; got ${JSON.stringify(lines)}; stderr ${stderr}`)), timeoutMs);
-              waiters.push({ predicate, resolve: (line) => (clearTimeout(timer), done(line)) });
-            });
-          },
-        });
-      }
-    });
-    void exited.then((code) => reject(new Error(`listen exited with ${code} before it was ready: ${stderr}`)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 interface App {
   server: Server;
@@ -138,7 +75,7 @@ let home: { dir: string; cleanup: () => Promise<void> };
 let emulator: EmulatorProcess;
 let env: Record<string, string>;
 let app: App;
-let listen: ListenProcess | undefined;
+let listen: ListenProcess<ListenLine> | undefined;
 const outputs: CliResult[] = [];
 
 async function cli(args: string[]): Promise<CliResult> {
@@ -183,6 +120,7 @@ describe('listen: create, listen, trigger as one local loop', () => {
     listen = await startListen(
       ['--subscription', subscriptionId, '--port', String(port), '--json', '--events', 'user.signed_up', '--tenant-id', emulator.tenantId, '--forward-to', app.url],
       env,
+      (text) => JSON.parse(text) as ListenLine,
     );
     assert.equal(listen.url, receiverUrl);
 
