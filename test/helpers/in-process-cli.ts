@@ -25,10 +25,11 @@ export interface InProcessOptions {
   signals?: EventEmitter;
 }
 
-class Capture {
+/** An output stream that keeps what was written; a terminal when `isTTY`. */
+export class Capture {
   private readonly chunks: Buffer[] = [];
-  readonly isTTY = false;
   readonly columns = 120;
+  constructor(readonly isTTY = false) {}
   write(chunk: string | Uint8Array): boolean {
     this.chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk));
     return true;

@@ -15,6 +15,7 @@ import type { Prompter } from '../../src/output/prompter.ts';
 import { MemorySecretStore } from '../../src/secrets/memory-store.ts';
 import { importSigningSecret, indexEntry } from '../../src/secrets/signing-secrets.ts';
 import { optionsFor, startSubscriptionFixture, type SubscriptionFixture } from '../helpers/subscriptions.ts';
+import { Capture } from '../helpers/in-process-cli.ts';
 
 const MISSING = 'whsub_01NOSUCHSUBSCRIPTION00000';
 
@@ -101,29 +102,6 @@ describe('pause and resume', () => {
 const GREEN_CHECK = '\u001b[32m✓\u001b[39m';
 const ESC = '\u001b';
 
-/** A terminal stream: isTTY and a width, with what was written kept. */
-class TerminalCapture {
-  readonly isTTY = true;
-  readonly columns = 120;
-  private readonly chunks: string[] = [];
-  write(chunk: string | Uint8Array): boolean {
-    this.chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    return true;
-  }
-  on(): this {
-    return this;
-  }
-  once(): this {
-    return this;
-  }
-  off(): this {
-    return this;
-  }
-  text(): string {
-    return this.chunks.join('');
-  }
-}
-
 describe('pause and resume at a terminal', () => {
   let fixture: SubscriptionFixture;
   let sub: Subscription;
@@ -144,8 +122,8 @@ describe('pause and resume at a terminal', () => {
   async function atTerminal(argv: string[], env: Record<string, string | undefined> = {}) {
     const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
     stdin.isTTY = true;
-    const stdout = new TerminalCapture();
-    const stderr = new TerminalCapture();
+    const stdout = new Capture(true);
+    const stderr = new Capture(true);
     const asked: string[] = [];
     const never = <T>(message: string) => {
       asked.push(message);

@@ -2,16 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { IO, type IOSettings, type OutStream } from '../../src/output/io.ts';
-
-class Capture implements OutStream {
-  text = '';
-  constructor(readonly isTTY: boolean) {}
-  write(chunk: string | Uint8Array): boolean {
-    this.text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return true;
-  }
-}
+import { IO, type IOSettings } from '../../src/output/io.ts';
+import { Capture } from '../helpers/in-process-cli.ts';
 
 function makeIO(options: { tty?: boolean; env?: Record<string, string>; settings?: IOSettings } = {}) {
   const tty = options.tty ?? false;
@@ -88,8 +80,8 @@ describe('IO: where text goes', () => {
     io.hint('try this');
     io.error('failed');
     io.debug('not shown');
-    assert.equal(stdout.text, 'row\n{\n  "a": 1\n}\n{"b":2}\n');
-    assert.equal(stderr.text, 'working\n✓ done\nwarning: careful\nhint: try this\nerror: failed\n');
+    assert.equal(stdout.text(), 'row\n{\n  "a": 1\n}\n{"b":2}\n');
+    assert.equal(stderr.text(), 'working\n✓ done\nwarning: careful\nhint: try this\nerror: failed\n');
   });
 
   test('--quiet silences progress, successes and hints, never notices, warnings, errors or data', () => {
@@ -101,15 +93,15 @@ describe('IO: where text goes', () => {
     io.notice('listening on http://127.0.0.1:3000/');
     io.warn('careful');
     io.error('failed');
-    assert.equal(stdout.text, 'row\n');
-    assert.equal(stderr.text, 'listening on http://127.0.0.1:3000/\nwarning: careful\nerror: failed\n');
+    assert.equal(stdout.text(), 'row\n');
+    assert.equal(stderr.text(), 'listening on http://127.0.0.1:3000/\nwarning: careful\nerror: failed\n');
   });
 
   test('--debug lines go to stderr', () => {
     const { io, stdout, stderr } = makeIO({ settings: { debug: true } });
     io.debug('GET /x');
-    assert.equal(stdout.text, '');
-    assert.equal(stderr.text, 'debug: GET /x\n');
+    assert.equal(stdout.text(), '');
+    assert.equal(stderr.text(), 'debug: GET /x\n');
   });
 });
 
