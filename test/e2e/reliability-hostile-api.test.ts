@@ -8,6 +8,7 @@ import { TOKEN_PATH } from '../../src/domain/contract.ts';
 import { cleanEnv, runCli, tempHome, type CliResult } from '../helpers/cli.ts';
 import { HOSTILE_MARKER, SCENARIOS, startHostileApi, type HostileApi, type ScenarioName } from '../helpers/hostile-api.ts';
 import { runInProcess, STACK_LINE, stderrLines } from '../helpers/in-process-cli.ts';
+import { pool } from '../helpers/pool.ts';
 
 // Reliability suite 4: hostile API answers. Every API command runs against a fake tenant on
 // loopback that answers each request the same hostile way. Each run must end, by itself,
@@ -357,18 +358,6 @@ async function startTokenTenant(hostile: HostileApi): Promise<TokenTenant> {
         server.close(() => resolve());
       }),
   };
-}
-
-async function pool<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next]!;
-      next += 1;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 before(async () => {

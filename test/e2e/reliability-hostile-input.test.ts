@@ -6,6 +6,7 @@ import { cleanEnv, runCli, tempHome } from '../helpers/cli.ts';
 import { buildCorpus, headersFileText, hmacHex, rawRequest, TENANT_ID, type Expectation, type HostileDelivery } from '../helpers/hostile-deliveries.ts';
 import { runInProcess, STACK_LINE } from '../helpers/in-process-cli.ts';
 import { holdPartial, sendRaw, startListen, type ListenProcess, type RawAnswer } from '../helpers/raw-http.ts';
+import { pool } from '../helpers/pool.ts';
 
 // Reliability suite 5: hostile input to `verify` and `listen`. A corpus generated from a fixed
 // seed (tampered bytes, forged signatures, bad timestamps, missing, duplicated and injected
@@ -63,18 +64,6 @@ async function headersFile(delivery: HostileDelivery): Promise<string> {
   const path = join(home.dir, `headers-${delivery.id}.txt`);
   await writeFile(path, headersFileText(delivery), 'utf8');
   return path;
-}
-
-async function pool<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next]!;
-      next += 1;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 /** verify's documented outcomes: 0 valid, 7 invalid, 2 refused input. Anything else is a crash. */

@@ -37,10 +37,8 @@ export async function run(options: UpdateOptions, context: Context): Promise<voi
   let urlPolicy = receiverUrlPolicy(credentials);
   const hostRule = await receiverHostRule(context, credentials);
   // A URL the platform's rules refuse is checked against a local emulator's own setting.
-  if (options.url !== undefined) checkReceiverUrlOrThrow(options.url, urlPolicy);
-  if (options.url !== undefined || !hasChanges(options)) {
-    urlPolicy = await resolveReceiverUrlPolicy(context, urlPolicy, options.url === undefined ? undefined : new URL(options.url));
-  }
+  const flagUrl = options.url === undefined ? undefined : checkReceiverUrlOrThrow(options.url, urlPolicy);
+  if (flagUrl !== undefined || !hasChanges(options)) urlPolicy = await resolveReceiverUrlPolicy(context, urlPolicy, flagUrl);
 
   const body = hasChanges(options)
     ? await changesFromFlags(context, options, urlPolicy, hostRule)
